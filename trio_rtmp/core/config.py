@@ -1,0 +1,50 @@
+"""Every limit of the protocol core in one place (after h2's ``H2Configuration``).
+
+The defaults are safe for a public server: a peer can never make the core allocate
+more than these limits allow, because every size a peer announces is checked against
+them *before* any memory is allocated for it.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["DEFAULT_LIMITS", "Limits"]
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{attribute.name} must be a positive integer, not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Limits:
+    """Resource limits applied to everything a peer sends.
+
+    Exceeding any of them is a :class:`~trio_rtmp.core.errors.RemoteProtocolError`.
+    """
+
+    #: Largest RTMP message (after chunk reassembly) accepted, in bytes.  The message
+    #: length field is 24 bits, so the protocol itself caps this at 16 MiB - 1.
+    max_message_size: int = attrs.field(default=8 * 1024 * 1024, validator=_positive)
+    #: Largest chunk size a peer may announce with Set Chunk Size.  The protocol allows
+    #: up to 0x7FFFFFFF; the core never allocates by the chunk size, but a peer that
+    #: announces more than this is refused.
+    max_chunk_size: int = attrs.field(default=16 * 1024 * 1024, validator=_positive)
+    #: Most chunk streams that may have a partly received message at the same time.
+    max_chunk_streams: int = attrs.field(default=64, validator=_positive)
+    #: Most distinct chunk stream ids a peer may use over a connection's lifetime (each
+    #: one keeps a small header record).
+    max_chunk_stream_ids: int = attrs.field(default=1024, validator=_positive)
+    #: Most bytes held by a chunk reader at once: unparsed input plus every partly
+    #: reassembled message.
+    max_buffered_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=_positive)
+    #: Deepest nesting of AMF objects, arrays and the AMF0 -> AMF3 switch.
+    max_amf_depth: int = attrs.field(default=64, validator=_positive)
+    #: Most members of one AMF collection (object properties, array elements,
+    #: dictionary entries, vector items) and most entries of an AMF reference table.
+    max_amf_collection_size: int = attrs.field(default=65536, validator=_positive)
+
+
+#: The limits used when none are given.
+DEFAULT_LIMITS = Limits()

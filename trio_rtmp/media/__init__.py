@@ -1,0 +1,1 @@
+"""The sans-IO media layer: FLV tag bodies, FLV files, and the frame demuxer/muxer."""

@@ -215,11 +215,15 @@ def _check_version(version: int, packet: str) -> None:
 
 class _State(enum.Enum):
     IDLE = "idle"  # client only: initiate() not called yet
-    WAIT_VERSION = "waiting for C0/S0"
-    WAIT_PACKET1 = "waiting for C1/S1"
-    WAIT_PACKET2 = "waiting for C2/S2"
+    WAIT_VERSION = "waiting for the version byte"
+    WAIT_PACKET1 = "waiting for the peer's first packet"
+    WAIT_PACKET2 = "waiting for the peer's echo"
     COMPLETE = "complete"
     ERROR = "error"
+
+
+# Which of the peer's three messages (C0/C1/C2 or S0/S1/S2) each waiting state wants.
+_WAITING_FOR = {_State.WAIT_VERSION: 0, _State.WAIT_PACKET1: 1, _State.WAIT_PACKET2: 2}
 
 
 _WANTED = {_State.WAIT_VERSION: 1, _State.WAIT_PACKET1: HANDSHAKE_SIZE}
@@ -331,7 +335,8 @@ class _Handshake:
             self._state = _State.ERROR
             raise RemoteProtocolError(
                 f"the {self._peer_role} closed the connection during the handshake "
-                f"({state.value}, after {self._received} of {HANDSHAKE_TOTAL} bytes)"
+                f"(waiting for {self._peer_names[_WAITING_FOR[state]]}, "
+                f"after {self._received} of {HANDSHAKE_TOTAL} bytes)"
             )
         self._received += len(data)
         buffer = self._buffer

@@ -1,0 +1,166 @@
+"""Throughput of the chunk stream reader and writer, and of AMF0 connect commands.
+
+    python bench/core.py [--seconds S] [--megabytes M]
+
+The stream is what a live encoder sends: interleaved audio messages of 200-400 bytes
+and video messages of 2-40 KB (about 4 audio messages for every 3 video messages), fed
+to the reader in 64 KiB reads, at chunk sizes 128, 4096 and 65536.
+
+The reference is a plain memory copy of the same bytes, measured in the same run on the
+same 64 KiB reads: each read is appended to a buffer and the buffer is copied out as
+``bytes`` (the two copies any reader makes: buffering input, handing out payloads).
+Reported ratios are reader (or writer) throughput divided by that copy's throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from trio_rtmp.core import amf0
+from trio_rtmp.core.chunks import ChunkReader, ChunkWriter, Message
+
+READ_SIZE = 64 * 1024
+CHUNK_SIZES = (128, 4096, 65536)
+
+
+def make_messages(total_bytes: int, seed: int = 1) -> list[Message]:
+    rng = random.Random(seed)
+    messages = []
+    size = 0
+    audio_ts = video_ts = 0
+    while size < total_bytes:
+        if rng.random() < 4 / 7:
+            audio_ts += 23
+            payload = rng.randbytes(rng.randint(200, 400))
+            messages.append(Message(4, 8, audio_ts, 1, payload))
+        else:
+            video_ts += 33
+            payload = rng.randbytes(rng.randint(2000, 40000))
+            messages.append(Message(6, 9, video_ts, 1, payload))
+        size += len(payload)
+    return messages
+
+
+def write_stream(messages: list[Message], chunk_size: int) -> bytes:
+    """The chunked stream, starting with the Set Chunk Size that announces the size."""
+    writer = ChunkWriter()
+    writer.write(2, 1, 0, 0, chunk_size.to_bytes(4, "big"))
+    for m in messages:
+        writer.write(m.chunk_stream_id, m.type_id, m.timestamp, m.message_stream_id, m.payload)
+    return writer.data_to_send()
+
+
+def best_of(seconds: float, run: Callable[[], object]) -> float:
+    """Smallest time of one call of ``run`` over about ``seconds`` of repetitions."""
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    while True:
+        start = time.perf_counter()
+        run()
+        elapsed = time.perf_counter() - start
+        best = min(best, elapsed)
+        if time.perf_counter() > deadline:
+            return best
+
+
+def bench_chunks(messages: list[Message], seconds: float) -> dict[int, tuple[float, float]]:
+    results = {}
+    payload_bytes = sum(len(m.payload) for m in messages)
+    for chunk_size in CHUNK_SIZES:
+        stream = write_stream(messages, chunk_size)
+        reads = [stream[i : i + READ_SIZE] for i in range(0, len(stream), READ_SIZE)]
+
+        def copy(reads: list[bytes] = reads) -> None:
+            buffer = bytearray()
+            for read in reads:
+                buffer += read
+                bytes(buffer)
+                buffer.clear()
+
+        def read(reads: list[bytes] = reads) -> None:
+            reader = ChunkReader()
+            count = 0
+            for data in reads:
+                count += len(reader.receive_data(data))
+            assert count == len(messages) + 1
+
+        def write(chunk_size: int = chunk_size) -> None:
+            writer = ChunkWriter(chunk_size=chunk_size)
+            w = writer.write
+            for m in messages:
+                w(m.chunk_stream_id, m.type_id, m.timestamp, m.message_stream_id, m.payload)
+                if writer.buffered >= READ_SIZE:
+                    writer.data_to_send()
+            writer.data_to_send()
+
+        t_copy = best_of(seconds, copy)
+        t_read = best_of(seconds, read)
+        t_write = best_of(seconds, write)
+        mb = len(stream) / 1e6
+        print(
+            f"chunk size {chunk_size:>5}: copy {mb / t_copy:8.0f} MB/s | "
+            f"reader {mb / t_read:7.0f} MB/s = {t_copy / t_read:6.1%} of copy | "
+            f"writer {mb / t_write:7.0f} MB/s = {t_copy / t_write:6.1%} of copy"
+            f"   ({len(messages)} messages, {payload_bytes / 1e6:.1f} MB payload)"
+        )
+        results[chunk_size] = (t_copy / t_read, t_copy / t_write)
+    return results
+
+
+def bench_amf0(seconds: float) -> None:
+    command = (
+        "connect",
+        1.0,
+        {
+            "app": "live",
+            "flashVer": "FMLE/3.0 (compatible; FMSc/1.0)",
+            "swfUrl": "rtmp://127.0.0.1:1935/live",
+            "tcUrl": "rtmp://127.0.0.1:1935/live",
+            "fpad": False,
+            "capabilities": 15.0,
+            "audioCodecs": 4071.0,
+            "videoCodecs": 252.0,
+            "videoFunction": 1.0,
+            "objectEncoding": 0.0,
+            "fourCcList": ["av01", "vp09", "hvc1"],
+        },
+    )
+    data = amf0.encode(*command)
+    n = 2000
+
+    def decode() -> None:
+        for _ in range(n):
+            amf0.decode(data)
+
+    def encode() -> None:
+        for _ in range(n):
+            amf0.encode(*command)
+
+    t_dec = best_of(seconds, decode) / n
+    t_enc = best_of(seconds, encode) / n
+    print(
+        f"AMF0 connect command ({len(data)} bytes): decode {1 / t_dec:9.0f}/s "
+        f"({len(data) / t_dec / 1e6:5.1f} MB/s), encode {1 / t_enc:9.0f}/s "
+        f"({len(data) / t_enc / 1e6:5.1f} MB/s)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    parser.add_argument("--megabytes", type=float, default=16.0, help="payload per stream")
+    options = parser.parse_args()
+    messages = make_messages(int(options.megabytes * 1e6))
+    bench_chunks(messages, options.seconds)
+    bench_amf0(options.seconds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,845 @@
+"""The RTMP chunk stream: splitting messages into chunks and reassembling them.
+
+RTMP multiplexes *messages* (a type, a timestamp, a message stream id and a payload)
+over *chunk streams*.  Every chunk starts with a basic header (the header form ``fmt``
+0..3 and the chunk stream id, in 1, 2 or 3 bytes), then a message header whose size
+depends on ``fmt`` (11, 7, 3 or 0 bytes), then an optional extended timestamp, then up
+to ``chunk_size`` bytes of payload.  Headers are compressed against the previous
+header of the same chunk stream.
+
+:class:`ChunkReader` turns bytes into :class:`Message` values, :class:`ChunkWriter`
+turns messages into bytes.  Both are sans-IO.  Set Chunk Size and Abort act on the chunk
+layer itself, so each side applies them as the message passes: the reader applies a
+received Set Chunk Size to what it reads next (never to what we write), the writer
+applies a written one to what it writes next.
+
+Speed matters here (every byte of every stream passes through), so the reader reads a
+whole run of continuation chunks of one message at once: it checks the run's headers
+with strided slice operations and joins the payload slices in one go, instead of
+walking chunk by chunk in Python.  Interleaved or unusual streams take the general
+chunk-at-a-time path, which handles everything.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import struct
+from collections.abc import Callable
+from typing import NamedTuple
+
+from .config import DEFAULT_LIMITS, Limits
+from .errors import LocalProtocolError, RemoteProtocolError
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "MAX_CHUNK_SIZE",
+    "MAX_CHUNK_STREAM_ID",
+    "MIN_CHUNK_STREAM_ID",
+    "ChunkReader",
+    "ChunkWriter",
+    "Message",
+    "encode_message",
+]
+
+#: The chunk size both directions start with.
+DEFAULT_CHUNK_SIZE = 128
+#: The largest chunk size the protocol can express (31 bits).
+MAX_CHUNK_SIZE = 0x7FFFFFFF
+#: Chunk stream ids 0 and 1 select the longer basic headers; 2 is protocol control.
+MIN_CHUNK_STREAM_ID = 2
+MAX_CHUNK_STREAM_ID = 65599
+#: Largest payload a message header can declare (24 bits).
+MAX_MESSAGE_LENGTH = 0xFFFFFF
+
+_EXTENDED = 0xFFFFFF
+_TYPE_SET_CHUNK_SIZE = 1
+_TYPE_ABORT = 2
+
+_U32 = struct.Struct(">I")
+_TWO_U32 = struct.Struct(">II")
+_U32_LE = struct.Struct("<I")
+# Timestamp (24 bits) and the top byte of the length in one big-endian word, then the
+# rest of the length and the type; fmt 0 adds the little-endian message stream id.
+_FMT1 = struct.Struct(">IHB")
+_unpack_u32 = _U32.unpack_from
+_unpack_two = _TWO_U32.unpack_from
+_unpack_u32_le = _U32_LE.unpack_from
+
+
+class Message(NamedTuple):
+    """One RTMP message as the chunk stream carries it, before interpretation.
+
+    A plain tuple on purpose: the chunk reader makes one per message on the hot path.
+    ``timestamp`` is the absolute 32-bit timestamp in milliseconds (it wraps).
+    """
+
+    #: The chunk stream it travelled on (2..65599).
+    chunk_stream_id: int
+    #: Message type id (1 Set Chunk Size ... 8 audio, 9 video, 20 command ...).
+    type_id: int
+    #: Absolute timestamp, 32-bit milliseconds.
+    timestamp: int
+    #: The message stream (0 is the control stream / NetConnection).
+    message_stream_id: int
+    #: The message body.
+    payload: bytes
+
+
+class _ReadStream:
+    """What the reader remembers about one chunk stream."""
+
+    __slots__ = (
+        "delta",
+        "ext_bytes",
+        "extended",
+        "header",
+        "length",
+        "message_stream_id",
+        "pieces",
+        "remaining",
+        "timestamp",
+        "type_id",
+    )
+
+    def __init__(self, header: bytes) -> None:
+        self.timestamp = 0
+        self.delta = 0
+        self.length = 0
+        self.type_id = 0
+        self.message_stream_id = 0
+        # Whether the latest header used the extended timestamp field, and the four
+        # bytes it held (continuation chunks may repeat them).
+        self.extended = False
+        self.ext_bytes = b""
+        # The basic header of a fmt 3 chunk on this chunk stream.
+        self.header = header
+        # The message being reassembled: its pieces (views into the current input
+        # while a receive_data call runs, bytes between calls) and what is missing.
+        self.pieces: list[bytes | bytearray | memoryview] = []
+        self.remaining = 0
+
+
+def _basic_header(fmt: int, chunk_stream_id: int) -> bytes:
+    if chunk_stream_id < 64:
+        return bytes(((fmt << 6) | chunk_stream_id,))
+    if chunk_stream_id < 320:
+        return bytes((fmt << 6, chunk_stream_id - 64))
+    rest = chunk_stream_id - 64
+    return bytes(((fmt << 6) | 1, rest & 0xFF, rest >> 8))
+
+
+# The longest chunk header: 3-byte basic header, 11-byte fmt 0 header, 4-byte
+# extended timestamp.
+_MAX_HEADER = 18
+
+_new_message = functools.partial(tuple.__new__, Message)
+
+# Messages of fewer continuation chunks than this, or in chunks of at least
+# _JOIN_CHUNK_SIZE, are joined from slices of the input (a slice costs about as much
+# as copying 600 bytes); others are copied once and have their headers cut out by a
+# strided delete, which costs two more copies but no Python work per chunk.
+_JOIN_LIMIT = 8
+_JOIN_CHUNK_SIZE = 512
+# A message up to this size that has only partly arrived is left unread until all of
+# it is there, then read by the fast path.  Bigger ones are reassembled as they come,
+# so that their bytes are not copied again on every call.
+_DEFER_LIMIT = 256 * 1024
+
+
+def _payload_cutter(chunk_size: int, count: int) -> Callable[[memoryview], tuple[memoryview]]:
+    """Cut a message in ``count`` continuation chunks into its payload pieces.
+
+    The callable takes a view from the first payload byte to the message end and
+    returns the payload slices between the one-byte continuation headers (the last
+    slice may reach past the end, which the view cuts off).  One C call per message.
+    """
+    stride = chunk_size + 1
+    return operator.itemgetter(
+        *(slice(i * stride, i * stride + chunk_size) for i in range(count + 1))
+    )
+
+
+class ChunkReader:
+    """Reassembles RTMP messages from the bytes of a chunk stream.
+
+    Feed it bytes with :meth:`receive_data`, in any split; it returns every message
+    those bytes completed, in order.  It applies a received Set Chunk Size to the chunks
+    that follow it and discards a partial message when an Abort names its chunk
+    stream; both messages are still returned so the layer above sees them.
+
+    Every violation, and every limit exceeded, raises
+    :class:`~trio_rtmp.core.errors.RemoteProtocolError`; after that the reader refuses
+    further input.
+
+    Each payload byte is copied once, from the input into the message's ``bytes``
+    (twice if the message straddles two calls).  Passing ``bytes`` avoids one more copy.
+    """
+
+    def __init__(self, *, limits: Limits = DEFAULT_LIMITS) -> None:
+        self._limits = limits
+        # An incomplete chunk left over from the previous call (always starts at a
+        # chunk boundary).
+        self._leftover = memoryview(b"")
+        # Bytes still missing from a whole message left in ``_leftover`` to be read
+        # in one go (see ``_DEFER_LIMIT``).
+        self._missing = 0
+        self._streams: dict[int, _ReadStream] = {}
+        self._chunk_size = DEFAULT_CHUNK_SIZE
+        # The chunk streams with a one-byte basic header, indexed by that byte, for
+        # the fast path (fmt 0 entries stay None: fmt 0 always takes the general path).
+        self._fast: list[_ReadStream | None] = [None] * 256
+        # Payload cutters by count of continuation chunks, for the current chunk size.
+        self._slices: dict[int, Callable[[memoryview], tuple[memoryview]]] = {}
+        # Chunk streams with a message in progress, and the bytes those hold.
+        self._in_progress: set[_ReadStream] = set()
+        self._partial_bytes = 0
+        self._failed: RemoteProtocolError | None = None
+
+    @property
+    def chunk_size(self) -> int:
+        """The peer's current chunk size (what we read with)."""
+        return self._chunk_size
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held: unparsed input plus partly reassembled messages."""
+        return len(self._leftover) + self._partial_bytes
+
+    def set_chunk_size(self, chunk_size: int) -> None:
+        """Read with ``chunk_size`` from now on.
+
+        Normally not needed: a Set Chunk Size message passing through the reader is
+        applied automatically.
+        """
+        self._chunk_size = self._check_chunk_size(chunk_size)
+        self._slices = {}
+
+    def _check_chunk_size(self, chunk_size: int) -> int:
+        if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+            raise RemoteProtocolError(f"illegal chunk size {chunk_size:#x}")
+        if chunk_size > self._limits.max_chunk_size:
+            raise RemoteProtocolError(
+                f"chunk size {chunk_size} exceeds the limit of {self._limits.max_chunk_size}"
+            )
+        return chunk_size
+
+    def _fail(self, message: str) -> RemoteProtocolError:
+        self._failed = RemoteProtocolError(message)
+        return self._failed
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Message]:
+        """Add ``data`` and return the messages it completed (possibly none)."""
+        if self._failed is not None:
+            raise RemoteProtocolError(f"the chunk stream already failed: {self._failed}")
+        if type(data) is not bytes:
+            data = bytes(data)
+        messages: list[Message] = []
+        try:
+            leftover = self._leftover
+            start = 0
+            if leftover:
+                # Finish the pending chunk (or deferred message) from a head of
+                # ``data`` instead of copying all of ``data`` behind the leftover.  The
+                # head is enough for what was missing plus one more full chunk.
+                if self._missing:
+                    head = self._missing
+                    self._missing = 0
+                else:
+                    head = max(_MAX_HEADER + self._chunk_size - len(leftover), 64)
+                joined = b"".join((leftover, memoryview(data)[:head]))
+                consumed = self._parse(joined, 0, messages)
+                if consumed < len(leftover):
+                    # Still incomplete: ``data`` was shorter than the head.
+                    self._keep(memoryview(joined + data[head:])[consumed:])
+                    return messages
+                start = consumed - len(leftover)
+            self._missing = 0
+            consumed = self._parse(data, start, messages)
+            # A view, not a copy: it keeps ``data`` alive until the next call.
+            self._keep(memoryview(data)[consumed:])
+        except RemoteProtocolError as exc:
+            self._failed = exc
+            raise
+        finally:
+            # Partial messages may hold views of this call's input: make them bytes.
+            for st in self._in_progress:
+                pieces = st.pieces
+                if len(pieces) > 1 or type(pieces[0]) is not bytes:
+                    st.pieces = [b"".join(pieces)]
+        return messages
+
+    def _keep(self, rest: memoryview) -> None:
+        self._leftover = rest
+        if len(rest) + self._partial_bytes > self._limits.max_buffered_bytes:
+            raise self._fail(
+                f"more than {self._limits.max_buffered_bytes} bytes buffered by the chunk reader"
+            )
+
+    # The parser is one long function on purpose: attribute lookups and calls per
+    # chunk are what make a Python chunk reader slow.
+    def _parse(self, buf: bytes, pos: int, out: list[Message]) -> int:
+        """Read every complete chunk of ``buf`` from ``pos``; returns where it stopped."""
+        streams = self._streams
+        fast = self._fast
+        limits = self._limits
+        max_size = limits.max_message_size
+        in_progress = self._in_progress
+        chunk_size = self._chunk_size
+        slices = self._slices
+        end = len(buf)
+        view = memoryview(buf)
+        append = out.append
+        while pos < end:
+            b0 = buf[pos]
+            # ---- the fast path: a new message with a fmt 1, 2 or 3 header on a known
+            # chunk stream with a one-byte basic header, no extended timestamp, and all
+            # of it in the buffer (what a live stream is made of).  Anything else
+            # falls through to the general path below, which starts over at ``pos``.
+            st = fast[b0]
+            if st is not None and not st.remaining:
+                fmt = b0 >> 6
+                if fmt == 1:
+                    p = pos + 8
+                    if p > end:
+                        break
+                    delta, length = _unpack_two(buf, pos)
+                    type_id = length & 0xFF
+                    length >>= 8
+                    delta &= 0xFFFFFF
+                    ok = delta != _EXTENDED and length <= max_size
+                elif fmt == 2:
+                    p = pos + 4
+                    if p > end:
+                        break
+                    delta = _unpack_u32(buf, pos)[0] & 0xFFFFFF
+                    length = st.length
+                    type_id = st.type_id
+                    ok = delta != _EXTENDED
+                else:
+                    p = pos + 1
+                    delta = st.delta
+                    length = st.length
+                    type_id = st.type_id
+                    ok = not st.extended
+                if ok:
+                    if length <= chunk_size:
+                        stop = p + length
+                        if stop > end:
+                            self._missing = stop - end
+                            break
+                        payload: bytes | None = buf[p:stop]
+                    else:
+                        # A whole message in fmt 3 continuation chunks: check every
+                        # continuation header at once with one strided slice.
+                        count = (length - 1) // chunk_size
+                        stride = chunk_size + 1
+                        stop = p + length + count
+                        if stop > end:
+                            if length <= _DEFER_LIMIT:
+                                # Not all here yet: wait for the rest and take it
+                                # whole then, rather than piece by piece now.
+                                self._missing = stop - end
+                                break
+                            payload = None
+                        elif buf[p + chunk_size : stop : stride].count(b0 | 0xC0) != count:
+                            payload = None
+                        elif count < _JOIN_LIMIT or chunk_size >= _JOIN_CHUNK_SIZE:
+                            cut = slices.get(count)
+                            if cut is None:
+                                cut = slices[count] = _payload_cutter(chunk_size, count)
+                            payload = b"".join(cut(view[p:stop]))
+                        else:
+                            run = bytearray(view[p:stop])
+                            del run[chunk_size::stride]
+                            payload = bytes(run)
+                    if payload is not None:
+                        if fmt == 1:
+                            st.length = length
+                            st.type_id = type_id
+                            st.delta = delta
+                            st.extended = False
+                        elif fmt == 2:
+                            st.delta = delta
+                            st.extended = False
+                        st.timestamp = timestamp = (st.timestamp + delta) & 0xFFFFFFFF
+                        pos = stop
+                        message = _new_message(
+                            (b0 & 0x3F, type_id, timestamp, st.message_stream_id, payload)
+                        )
+                        if type_id < 3:
+                            chunk_size = self._control(message, chunk_size)
+                            slices = self._slices
+                        append(message)
+                        continue
+
+            # ---- the general path: basic header
+            fmt = b0 >> 6
+            csid = b0 & 0x3F
+            p = pos + 1
+            if csid < 2:
+                if csid == 0:
+                    if p >= end:
+                        break
+                    csid = buf[p] + 64
+                    p += 1
+                else:
+                    if p + 1 >= end:
+                        break
+                    csid = buf[p] + (buf[p + 1] << 8) + 64
+                    p += 2
+            st = streams.get(csid)
+
+            # ---- message header, into locals: nothing is committed until the whole
+            # chunk is in the buffer.
+            if fmt == 0:
+                if p + 11 > end:
+                    break
+                first, second = _unpack_two(buf, p - 1)
+                ts_field = first & 0xFFFFFF
+                length = second >> 8
+                type_id = second & 0xFF
+                msid = _unpack_u32_le(buf, p + 7)[0]
+                p += 11
+            elif fmt == 1:
+                if p + 7 > end:
+                    break
+                first, second = _unpack_two(buf, p - 1)
+                ts_field = first & 0xFFFFFF
+                length = second >> 8
+                type_id = second & 0xFF
+                if st is None:
+                    # librtmp sends protocol control messages on a fresh chunk
+                    # stream with fmt 1; the missing stream id is 0 for those anyway.
+                    if type_id > 6:
+                        raise self._fail(
+                            f"chunk stream {csid} starts with a fmt 1 header "
+                            f"(message type {type_id})"
+                        )
+                    msid = 0
+                else:
+                    msid = st.message_stream_id
+                p += 7
+            elif st is None:
+                raise self._fail(f"chunk stream {csid} starts with a fmt {fmt} header")
+            elif fmt == 2:
+                if p + 3 > end:
+                    break
+                ts_field = _unpack_u32(buf, p - 1)[0] & 0xFFFFFF
+                length = st.length
+                type_id = st.type_id
+                msid = st.message_stream_id
+                p += 3
+            else:
+                ts_field = -1
+                length = st.length
+                type_id = st.type_id
+                msid = st.message_stream_id
+
+            # ---- extended timestamp
+            extended = False
+            if ts_field == _EXTENDED:
+                if p + 4 > end:
+                    break
+                ts_value = _unpack_u32(buf, p)[0]
+                extended = True
+                p += 4
+            elif ts_field < 0:
+                ts_value = 0
+                # fmt 3 repeats the field only if the header it continues had one, and
+                # old librtmp (and others) leave it out: peek and compare.
+                if st is not None and st.extended:
+                    if p + 4 > end:
+                        break
+                    if buf[p : p + 4] == st.ext_bytes:
+                        p += 4
+            else:
+                ts_value = ts_field
+
+            # ---- payload of this chunk
+            if st is not None and st.remaining:
+                # A continuation of the message in progress.
+                if fmt < 2 and length != st.length:
+                    raise self._fail(
+                        f"message length changed from {st.length} to {length} in the "
+                        f"middle of a message on chunk stream {csid}"
+                    )
+                remaining = st.remaining
+                n = remaining if remaining < chunk_size else chunk_size
+                if p + n > end:
+                    self._missing = p + n - end
+                    break
+                pos = p + n
+                st.pieces.append(view[p:pos])
+                st.remaining = remaining = remaining - n
+                self._partial_bytes += n
+                if remaining:
+                    pos = self._run(st, buf, view, pos, end, chunk_size)
+                    if st.remaining:
+                        continue
+                message = _new_message(
+                    (csid, st.type_id, st.timestamp, st.message_stream_id, b"".join(st.pieces))
+                )
+                st.pieces = []
+                self._partial_bytes -= st.length
+                in_progress.discard(st)
+            else:
+                # The first chunk of a new message.
+                if fmt < 2 and length > limits.max_message_size:
+                    raise self._fail(
+                        f"message of {length} bytes exceeds the limit of {limits.max_message_size}"
+                    )
+                n = length if length < chunk_size else chunk_size
+                if p + n > end:
+                    self._missing = p + n - end
+                    break
+                # Commit the header.
+                if st is None:
+                    if len(streams) >= limits.max_chunk_stream_ids:
+                        raise self._fail(
+                            f"more than {limits.max_chunk_stream_ids} chunk stream ids used"
+                        )
+                    st = streams[csid] = _ReadStream(_basic_header(3, csid))
+                    if csid < 64:
+                        fast[0x40 | csid] = fast[0x80 | csid] = fast[0xC0 | csid] = st
+                if fmt == 0:
+                    st.timestamp = ts_value
+                    # A fmt 3 header that starts a new message after this one adds
+                    # this value again, as FFmpeg reads it.
+                    st.delta = ts_value
+                elif fmt < 3:
+                    st.delta = ts_value
+                    st.timestamp = (st.timestamp + ts_value) & 0xFFFFFFFF
+                else:
+                    st.timestamp = (st.timestamp + st.delta) & 0xFFFFFFFF
+                if fmt < 3:
+                    st.extended = extended
+                    if extended:
+                        st.ext_bytes = buf[p - 4 : p]
+                    st.length = length
+                    st.type_id = type_id
+                    st.message_stream_id = msid
+                pos = p + n
+                if n == length:
+                    message = _new_message((csid, type_id, st.timestamp, msid, buf[p:pos]))
+                else:
+                    if len(in_progress) >= limits.max_chunk_streams:
+                        raise self._fail(
+                            f"more than {limits.max_chunk_streams} chunk streams with a "
+                            "message in progress"
+                        )
+                    in_progress.add(st)
+                    st.pieces = [view[p:pos]]
+                    st.remaining = length - n
+                    self._partial_bytes += n
+                    pos = self._run(st, buf, view, pos, end, chunk_size)
+                    if st.remaining:
+                        continue
+                    message = _new_message((csid, type_id, st.timestamp, msid, b"".join(st.pieces)))
+                    st.pieces = []
+                    self._partial_bytes -= length
+                    in_progress.discard(st)
+
+            # ---- a complete message
+            # Set Chunk Size and Abort belong on message stream 0; applying them
+            # wherever they come keeps the stream in sync with a sloppy peer.
+            if type_id < 3:
+                chunk_size = self._control(message, chunk_size)
+                slices = self._slices
+            append(message)
+        return pos
+
+    def _run(
+        self,
+        st: _ReadStream,
+        buf: bytes,
+        view: memoryview,
+        pos: int,
+        end: int,
+        chunk_size: int,
+    ) -> int:
+        """Take a run of fmt 3 continuation chunks of ``st`` starting at ``pos`` at once.
+
+        Returns the position after the run (``pos`` itself if there is none).  The
+        chunk-at-a-time path in :meth:`_parse` handles whatever this leaves.
+        """
+        header = st.header
+        hlen = len(header)
+        if pos + hlen + 4 > end or buf[pos] != header[0]:
+            return pos
+        if st.extended and buf[pos + hlen : pos + hlen + 4] == st.ext_bytes:
+            header += st.ext_bytes
+            hlen += 4
+        if hlen > 1 and buf[pos : pos + hlen] != header:
+            return pos
+        remaining = st.remaining
+        stride = chunk_size + hlen
+        # Chunks still to come for this message; the last may be short.
+        count = (remaining + chunk_size - 1) // chunk_size
+        total = remaining + count * hlen
+        if pos + total <= end:
+            stop = pos + total
+        else:
+            count = (end - pos) // stride
+            if not count:
+                return pos
+            stop = pos + count * stride
+        if count > 1:
+            # How many leading chunks really are our continuation chunks: every
+            # header byte must match at every stride.
+            for offset in range(hlen):
+                column = buf[pos + offset : stop : stride]
+                good = len(column) - len(column.lstrip(header[offset : offset + 1]))
+                if good < count:
+                    count = good
+                    stop = pos + count * stride
+        if count > 4:
+            # Many chunks: copy the run once and cut the headers out in C, a
+            # strided delete per header byte, instead of one Python slice per chunk.
+            run = bytearray(view[pos + hlen : stop])
+            for offset in range(hlen):
+                del run[chunk_size :: stride - offset]
+            st.pieces.append(run)
+        else:
+            window = view[:stop]
+            st.pieces += [window[i : i + chunk_size] for i in range(pos + hlen, stop, stride)]
+        taken = stop - pos - count * hlen
+        st.remaining = remaining - taken
+        self._partial_bytes += taken
+        return stop
+
+    def _control(self, message: Message, chunk_size: int) -> int:
+        """Apply Set Chunk Size and Abort, which act on the chunk layer itself."""
+        payload = message.payload
+        if message.type_id == 0:
+            return chunk_size
+        if len(payload) < 4:
+            raise self._fail(f"message type {message.type_id} with a {len(payload)}-byte body")
+        value = _unpack_u32(payload)[0]
+        if message.type_id == _TYPE_SET_CHUNK_SIZE:
+            if value & 0x80000000:
+                raise self._fail(f"Set Chunk Size with the top bit set ({value:#x})")
+            self.set_chunk_size(value)
+            chunk_size = value
+        else:
+            st = self._streams.get(value)
+            if st is not None and st.remaining:
+                self._partial_bytes -= st.length - st.remaining
+                self._in_progress.discard(st)
+                st.pieces = []
+                st.remaining = 0
+        return chunk_size
+
+
+class _WriteStream:
+    """What the writer remembers about one chunk stream (for header compression)."""
+
+    __slots__ = ("delta", "length", "message_stream_id", "timestamp", "type_id")
+
+    def __init__(self, timestamp: int, length: int, type_id: int, message_stream_id: int):
+        self.timestamp = timestamp
+        # None until a fmt 1/2 header has established a delta that fmt 3 may repeat.
+        self.delta: int | None = None
+        self.length = length
+        self.type_id = type_id
+        self.message_stream_id = message_stream_id
+
+
+def _check_message(
+    chunk_stream_id: int, type_id: int, timestamp: int, message_stream_id: int, length: int
+) -> None:
+    if not MIN_CHUNK_STREAM_ID <= chunk_stream_id <= MAX_CHUNK_STREAM_ID:
+        raise LocalProtocolError(f"chunk stream id {chunk_stream_id} is outside 2..65599")
+    if not 0 <= type_id <= 0xFF:
+        raise LocalProtocolError(f"message type {type_id} does not fit a byte")
+    if not 0 <= message_stream_id <= 0xFFFFFFFF:
+        raise LocalProtocolError(f"message stream id {message_stream_id} is not 32-bit")
+    if length > MAX_MESSAGE_LENGTH:
+        raise LocalProtocolError(f"a message of {length} bytes exceeds RTMP's 16 MiB limit")
+    if timestamp < 0:
+        raise LocalProtocolError(f"negative timestamp {timestamp}")
+
+
+def _message_header(
+    fmt: int,
+    chunk_stream_id: int,
+    timestamp_field: int,
+    length: int,
+    type_id: int,
+    message_stream_id: int,
+) -> bytes:
+    """The basic header and the message header of form ``fmt`` (no extended time)."""
+    basic = _basic_header(fmt, chunk_stream_id)
+    if fmt == 0:
+        return (
+            basic
+            + _FMT1.pack((timestamp_field << 8) | (length >> 16), length & 0xFFFF, type_id)
+            + _U32_LE.pack(message_stream_id)
+        )
+    if fmt == 1:
+        return basic + _FMT1.pack((timestamp_field << 8) | (length >> 16), length & 0xFFFF, type_id)
+    if fmt == 2:
+        return basic + _U32.pack(timestamp_field)[1:]
+    return basic
+
+
+def _chunk_body(first_header: bytes, continuation: bytes, payload: bytes, chunk_size: int) -> bytes:
+    length = len(payload)
+    if length <= chunk_size:
+        return first_header + payload
+    view = memoryview(payload)
+    return first_header + continuation.join(
+        [view[i : i + chunk_size] for i in range(0, length, chunk_size)]
+    )
+
+
+def encode_message(
+    chunk_stream_id: int,
+    type_id: int,
+    timestamp: int,
+    message_stream_id: int,
+    payload: bytes,
+    chunk_size: int,
+) -> bytes:
+    """Chunk one message with a full (fmt 0) header, independent of any writer state.
+
+    The same bytes can be sent to many peers that read with ``chunk_size`` (a relay
+    serializes a message once and shares it).  The receiving side's header state for
+    ``chunk_stream_id`` is set by a fmt 0 header, so these bytes can follow anything.
+    """
+    _check_message(chunk_stream_id, type_id, timestamp, message_stream_id, len(payload))
+    timestamp &= 0xFFFFFFFF
+    extended = timestamp >= _EXTENDED
+    header = _message_header(
+        0,
+        chunk_stream_id,
+        _EXTENDED if extended else timestamp,
+        len(payload),
+        type_id,
+        message_stream_id,
+    )
+    continuation = _basic_header(3, chunk_stream_id)
+    if extended:
+        ext = _U32.pack(timestamp)
+        header += ext
+        continuation += ext
+    return _chunk_body(header, continuation, payload, chunk_size)
+
+
+class ChunkWriter:
+    """Splits messages into chunks, compressing headers against the previous one.
+
+    :meth:`write` appends a message's chunks to an outbound buffer that
+    :meth:`data_to_send` drains.  The header form is the smallest the reader can
+    follow: fmt 0 on a new chunk stream, when the message stream changes or when time
+    goes backwards; fmt 1 when the length or type changes; fmt 2 when only the time
+    delta changes; fmt 3 when the message repeats the previous delta exactly.
+    Continuation chunks are fmt 3 and repeat the extended timestamp when there is one,
+    as the specification says.
+
+    Writing a Set Chunk Size message (type 1, on message stream 0) switches the writer
+    to the new size for everything after it.
+    """
+
+    def __init__(self, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+            raise LocalProtocolError(f"illegal chunk size {chunk_size}")
+        self._chunk_size = chunk_size
+        self._streams: dict[int, _WriteStream] = {}
+        self._continuations: dict[int, bytes] = {}
+        self._out = bytearray()
+
+    @property
+    def chunk_size(self) -> int:
+        """The chunk size we write with."""
+        return self._chunk_size
+
+    def write(
+        self,
+        chunk_stream_id: int,
+        type_id: int,
+        timestamp: int,
+        message_stream_id: int,
+        payload: bytes,
+    ) -> None:
+        """Queue one message on ``chunk_stream_id``."""
+        length = len(payload)
+        _check_message(chunk_stream_id, type_id, timestamp, message_stream_id, length)
+        timestamp &= 0xFFFFFFFF
+        st = self._streams.get(chunk_stream_id)
+        if st is None or st.message_stream_id != message_stream_id:
+            fmt = 0
+            field = timestamp
+        else:
+            delta = (timestamp - st.timestamp) & 0xFFFFFFFF
+            if delta & 0x80000000:
+                # Time went backwards (as a serial number): only fmt 0 can say so.
+                fmt = 0
+                field = timestamp
+            elif st.length != length or st.type_id != type_id:
+                fmt = 1
+                field = delta
+            elif st.delta != delta:
+                fmt = 2
+                field = delta
+            else:
+                fmt = 3
+                field = delta
+        extended = field >= _EXTENDED
+        header = _message_header(
+            fmt,
+            chunk_stream_id,
+            _EXTENDED if extended else field,
+            length,
+            type_id,
+            message_stream_id,
+        )
+        continuation = self._continuations.get(chunk_stream_id)
+        if continuation is None:
+            continuation = self._continuations[chunk_stream_id] = _basic_header(3, chunk_stream_id)
+        if extended:
+            ext = _U32.pack(field)
+            header += ext
+            continuation += ext
+        self._out += _chunk_body(header, continuation, payload, self._chunk_size)
+        if st is None:
+            st = self._streams[chunk_stream_id] = _WriteStream(
+                timestamp, length, type_id, message_stream_id
+            )
+        else:
+            st.timestamp = timestamp
+            st.length = length
+            st.type_id = type_id
+            st.message_stream_id = message_stream_id
+        # After fmt 0 the readers disagree on what a following fmt 3 means (FFmpeg adds
+        # the absolute time again), so only a fmt 1/2 delta may be repeated by fmt 3.
+        st.delta = None if fmt == 0 else field
+        if type_id == _TYPE_SET_CHUNK_SIZE and length >= 4:
+            size = _U32.unpack_from(payload)[0]
+            if not 1 <= size <= MAX_CHUNK_SIZE:
+                raise LocalProtocolError(f"illegal chunk size {size:#x}")
+            self._chunk_size = size
+
+    def write_raw(self, data: bytes) -> None:
+        """Queue bytes already chunked elsewhere (see :func:`encode_message`).
+
+        The caller promises they start with a fmt 0 header on a chunk stream, were
+        chunked with this writer's chunk size, and that the chunk stream is not one
+        this writer compresses against; :meth:`forget` can reset one that is.
+        """
+        self._out += data
+
+    def forget(self, chunk_stream_id: int) -> None:
+        """Drop the header state of a chunk stream: its next message gets fmt 0."""
+        self._streams.pop(chunk_stream_id, None)
+
+    def data_to_send(self) -> bytes:
+        """Return and clear everything queued so far."""
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes queued and not yet taken by :meth:`data_to_send`."""
+        return len(self._out)

@@ -292,4 +292,7 @@ def object_graphs(draw: st.DrawFn, kinds: tuple[str, ...], leaves: st.SearchStra
                 value.items.append(child)
             else:
                 value.items.append((draw(member), child))
+        if isinstance(value, MixedArray) and not value.assoc:
+            # Without an associative part it is a plain (dense) array: a list.
+            value.assoc["assoc"] = None
     return containers[0]

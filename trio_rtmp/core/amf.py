@@ -22,7 +22,8 @@ Python value              AMF0 (encode / decode)                 AMF3 (encode / 
                                                                  0x0A (decodes to ``dict``)
 ``ECMAArray``             ECMA array 0x08 (the count is          array 0x09 with only an
                           written; on decode it is ignored)      associative part (decodes to
-                                                                 ``MixedArray``)
+                                                                 ``MixedArray``, or ``list``
+                                                                 when empty)
 ``list`` / ``tuple``      strict array 0x0A (decodes to list)    array 0x09, dense only
                                                                  (decodes to ``list``)
 ``MixedArray``            AVM+ switch, then AMF3                 array 0x09 with associative
@@ -209,7 +210,8 @@ class MixedArray:
     """An AMF3 array with an associative part (string keys) besides its dense part.
 
     A purely dense AMF3 array decodes to a ``list``; this type appears when the
-    associative part is not empty.  The associative part is written first.
+    associative part is not empty (so one with an empty ``assoc`` comes back as a
+    ``list``).  The associative part is written first; its keys cannot be empty.
     """
 
     #: The dense (ordinal) part, indices 0..n-1.

@@ -534,7 +534,7 @@ class ExVideoTag:
     mod_ex: tuple[ModEx, ...] = attrs.field(default=(), validator=_mod_ex_tuple)
 
     def __attrs_post_init__(self) -> None:
-        _check_ex_video(self.frame_type, self.packet_type)
+        _check_ex_video(self.frame_type, self.packet_type, False)
         if self.composition_time and not (
             self.packet_type == VideoPacketType.CODED_FRAMES and self.fourcc in _CTS_FOURCCS
         ):
@@ -562,7 +562,7 @@ class ExVideoTag:
         return b"".join(parts)
 
 
-def _check_ex_video(frame_type: int, packet_type: VideoPacketType) -> None:
+def _check_ex_video(frame_type: int, packet_type: VideoPacketType, multitrack: bool) -> None:
     if packet_type not in _EX_VIDEO_PACKET_TYPES:
         raise ValueError(f"packet_type {packet_type!r} is not a track packet type")
     if type(frame_type) is not int and not isinstance(frame_type, int):
@@ -570,6 +570,9 @@ def _check_ex_video(frame_type: int, packet_type: VideoPacketType) -> None:
     if packet_type == VideoPacketType.METADATA:
         if not 0 <= frame_type <= 7:
             raise ValueError("frame_type is 3 bits")
+        if multitrack and frame_type == VideoFrameType.COMMAND:
+            # The command check comes before the multitrack header is read.
+            raise ValueError("multitrack metadata cannot use frame type 5 (a command frame)")
     elif not 1 <= frame_type <= 4:
         raise ValueError("frame_type must be KEY, INTER, DISPOSABLE_INTER or GENERATED_KEY")
 
@@ -640,7 +643,9 @@ class MultitrackVideoTag:
 
     ONE_TRACK carries one track, with its id; MANY_TRACKS several tracks of one codec;
     MANY_TRACKS_MANY_CODECS several tracks each with its own FourCC.  The frame type and
-    packet type apply to every track of the message.
+    packet type apply to every track of the message.  Multitrack METADATA cannot use
+    frame type 5: receivers check for a command frame before they read the multitrack
+    header.
     """
 
     tag_type: ClassVar[TagType] = TagType.VIDEO
@@ -657,7 +662,7 @@ class MultitrackVideoTag:
     mod_ex: tuple[ModEx, ...] = attrs.field(default=(), validator=_mod_ex_tuple)
 
     def __attrs_post_init__(self) -> None:
-        _check_ex_video(self.frame_type, self.packet_type)
+        _check_ex_video(self.frame_type, self.packet_type, True)
         _check_tracks(self.multitrack_type, self.tracks, VideoTrack)
         for track in self.tracks:
             if track.composition_time and not (
@@ -1036,10 +1041,10 @@ def _parse_ex_video(data: bytes) -> AnyVideoTag:
             data=data[position + 1 :],
             mod_ex=mod_ex_tuple,
         )
-    if kind != VideoPacketType.METADATA and not 1 <= frame_type <= 4:
-        raise RemoteProtocolError(f"reserved video frame type {frame_type}")
     if kind == VideoPacketType.MULTITRACK:
         return _parse_multitrack_video(data, position, _frame_type_value(frame_type), mod_ex_tuple)
+    if kind != VideoPacketType.METADATA and not 1 <= frame_type <= 4:
+        raise RemoteProtocolError(f"reserved video frame type {frame_type}")
     fourcc = _fourcc(data, position, _VIDEO_FOURCCS, "video")
     position += 4
     composition_time = 0

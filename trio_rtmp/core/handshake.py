@@ -98,13 +98,15 @@ SERVER_KEY_PREFIX = SERVER_KEY[:36]
 
 #: Version field of a digest C1: Flash Player 9.0.124.2, as FFmpeg sends it.
 CLIENT_VERSION = bytes((9, 0, 124, 2))
-#: Version field of a digest S1.  FFmpeg only checks a server's digest when the first
-#: byte is at least 3, so it must be; 4.5.0.1 is a Flash Media Server version.
+#: Version field of a digest S1, in the style of Flash Media Server 4.5.  A playing
+#: FFmpeg looks for the server digest only when the first byte is at least 3 (and
+#: takes S1 for a simple one otherwise), so that byte must stay >= 3.
 SERVER_VERSION = bytes((4, 5, 0, 1))
 
 # Where the four bytes that place the digest start, for scheme 0 and scheme 1; the
-# digest itself starts 4 bytes later plus their sum modulo 728.  Neither scheme's digest
-# can overlap its own four offset bytes (12 + 727 + 32 <= 772; 776 + 727 + 32 = 1535).
+# digest itself starts 4 bytes later plus their sum modulo 728.  A digest never covers
+# either scheme's offset bytes (scheme 0 ends by 12 + 727 + 32 = 771 < 772, scheme 1
+# starts at 776) and always fits (776 + 727 + 32 = 1535 <= 1536).
 _SCHEME_BASES = (8, 772)
 _OFFSET_MODULUS = 728
 _ECHO_START = 8  # C2/S2 echoes are compared from the random bytes on (see _echoes)

@@ -725,3 +725,23 @@ def test_module_reexports_shared_types() -> None:
 def test_top_level_scalars(number: float, text: str) -> None:
     assume(not math.isnan(number))
     assert amf0.decode(amf0.encode(number, text)) == [number, text]
+
+
+def test_failed_encode_leaves_the_context_unchanged() -> None:
+    encoder = amf0.AMF0Encoder()
+    shared = {"s": 1.0}
+    first = encoder.encode_value(shared)
+    out: list[bytes] = []
+    with pytest.raises(LocalProtocolError):
+        encoder.encode_into([{"new": 1.0}, AVMPlus("amf3 text"), object()], out)
+    assert out == []
+    # The failed call's array and object are forgotten: the next reference to `shared`
+    # is still index 0, the next new object index 1; the AMF3 string table is empty.
+    again = encoder.encode_value([shared, AVMPlus("amf3 text")])
+    assert again == h("0A 00 00 00 02 07 00 00 11 06 13") + b"amf3 text"
+    decoder = amf0.AMF0Decoder()
+    original = decoder.decode_value(first)[0]
+    assert original == shared
+    value = decoder.decode_value(again)[0]
+    assert value == [shared, "amf3 text"]
+    assert value[0] is original

@@ -531,3 +531,19 @@ def test_vectors_are_validated() -> None:
     vector.items[-1] = 1.5
     with pytest.raises(LocalProtocolError):
         amf3.encode_value(vector)
+
+
+def test_failed_encode_leaves_the_context_unchanged() -> None:
+    encoder = amf3.AMF3Encoder()
+    first = encoder.encode_value(["kept", {"k": 1}])
+    out: list[bytes] = [b"before"]
+    with pytest.raises(LocalProtocolError):
+        encoder.encode_into(["new string", {"k": 2}, object()], out, 0)
+    assert out == [b"before"]
+    # "new string" and the second object were rolled back: it is written in full again,
+    # and the next new object gets the index after the earlier ones.
+    again = encoder.encode_value(["new string", "kept"])
+    assert again == h("09 05 01 06 15") + b"new string" + h("06 00")
+    decoder = amf3.AMF3Decoder()
+    assert decoder.decode_value(first)[0] == ["kept", {"k": 1}]
+    assert decoder.decode_value(again)[0] == ["new string", "kept"]

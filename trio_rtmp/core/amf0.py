@@ -366,7 +366,29 @@ class AMF0Encoder:
         return b"".join(out)
 
     def encode_into(self, value: Any, out: list[bytes]) -> None:
-        """Append the AMF0 encoding of ``value`` to ``out``."""
+        """Append the AMF0 encoding of ``value`` to ``out``.
+
+        On an error nothing is appended and the reference tables are as before, so the
+        encoder can go on (its tables never name an object whose bytes were not sent).
+        """
+        references = self._references
+        size = len(references)
+        amf3_encoder = self._amf3
+        amf3_mark = amf3_encoder.mark() if amf3_encoder is not None else None
+        written = len(out)
+        try:
+            self._encode(value, out)
+        except BaseException:
+            while len(references) > size:
+                references.popitem()
+            if amf3_encoder is None or amf3_mark is None:
+                self._amf3 = None
+            else:
+                amf3_encoder.rollback(amf3_mark)
+            del out[written:]
+            raise
+
+    def _encode(self, value: Any, out: list[bytes]) -> None:
         # Each frame: an iterator over the members still to write, whether it yields
         # (name, value) pairs, the bytes closing the container, and its depth.
         stack: list[tuple[Any, bool, bytes, int]] = []

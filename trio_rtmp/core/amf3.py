@@ -614,7 +614,32 @@ class AMF3Encoder:
         return b"".join(out)
 
     def encode_into(self, value: Any, out: list[bytes], depth: int) -> None:
-        """Append the AMF3 encoding of ``value``, already nested ``depth`` levels deep."""
+        """Append the AMF3 encoding of ``value``, already nested ``depth`` levels deep.
+
+        On an error nothing is appended and the reference tables are as before, so the
+        encoder can go on (its tables never name an object whose bytes were not sent).
+        """
+        mark = self.mark()
+        written = len(out)
+        try:
+            self._encode(value, out, depth)
+        except BaseException:
+            self.rollback(mark)
+            del out[written:]
+            raise
+
+    def mark(self) -> tuple[int, int, int]:
+        """The sizes of the reference tables, for :meth:`rollback`."""
+        return len(self._strings), len(self._objects), len(self._traits)
+
+    def rollback(self, mark: tuple[int, int, int]) -> None:
+        """Forget the table entries made since ``mark`` (indices grow with insertion)."""
+        tables: tuple[dict[Any, Any], ...] = (self._strings, self._objects, self._traits)
+        for table, size in zip(tables, mark, strict=True):
+            while len(table) > size:
+                table.popitem()
+
+    def _encode(self, value: Any, out: list[bytes], depth: int) -> None:
         if depth > self._max_depth:
             raise LocalProtocolError(f"AMF nesting deeper than {self._max_depth}")
         # Each frame: an iterator over the members still to write, whether it yields

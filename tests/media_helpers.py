@@ -223,3 +223,67 @@ def split_points(draw: Any, data: bytes) -> list[bytes]:
         pieces.append(data[start:cut])
         start = cut
     return pieces
+
+
+# ----------------------------------------------------------------- real media (FFmpeg)
+
+
+def require_tools(*names: str) -> None:
+    """Skip the test unless the programs exist (fail when TRIO_RTMP_REQUIRE_PEERS=1)."""
+    import os
+    import shutil
+
+    import pytest
+
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        reason = f"{', '.join(missing)} not installed"
+        if os.environ.get("TRIO_RTMP_REQUIRE_PEERS") == "1":
+            pytest.fail(f"{reason} (TRIO_RTMP_REQUIRE_PEERS=1)")
+        pytest.skip(reason)
+
+
+def run_ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly (bounded in time); raise with its stderr if it fails."""
+    import subprocess
+
+    result = subprocess.run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode:
+        raise RuntimeError(f"ffmpeg {' '.join(args)} failed:\n{result.stderr}")
+
+
+def ffprobe(path: Any, *args: str) -> Any:
+    """ffprobe's JSON output for ``path``."""
+    import json
+    import subprocess
+
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-of", "json", *args, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def hexdump_bytes(text: str) -> bytes:
+    """The bytes of an ffprobe ``-show_data`` hex dump."""
+    parts = []
+    for line in text.splitlines():
+        if line.strip():
+            parts.append(bytes.fromhex(line[10:51].replace(" ", "")))
+    return b"".join(parts)
+
+
+def md5(data: bytes) -> str:
+    """A hash in ffprobe's ``-show_data_hash MD5`` form."""
+    import hashlib
+
+    return "MD5:" + hashlib.md5(data).hexdigest()

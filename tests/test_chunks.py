@@ -3,6 +3,7 @@ deliberately simple reference encoder written here from the specification."""
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import pytest
@@ -79,7 +80,7 @@ def read_all(data: bytes, cuts: list[int] | None = None, **kwargs: object) -> li
     if cuts is None:
         return reader.receive_data(data)
     start = 0
-    for cut in sorted(cuts) + [len(data)]:
+    for cut in [*sorted(cuts), len(data)]:
         out += reader.receive_data(data[start:cut])
         start = cut
     return out
@@ -100,9 +101,7 @@ def set_chunk_size(size: int) -> Message:
 # ---------------------------------------------------------------------------
 # Strategies
 
-chunk_stream_ids = st.one_of(
-    st.integers(2, 63), st.integers(64, 319), st.integers(320, 65599)
-)
+chunk_stream_ids = st.one_of(st.integers(2, 63), st.integers(64, 319), st.integers(320, 65599))
 timestamps = st.one_of(
     st.integers(0, 1000),
     st.integers(0xFFFFF0, 0x1000010),  # around the extended timestamp threshold
@@ -117,7 +116,7 @@ def message_lists(draw: st.DrawFn, max_size: int = 30) -> list[Message]:
     start = draw(timestamps)
     count = draw(st.integers(0, max_size))
     messages = []
-    clock = {csid: start for csid in csids}
+    clock = dict.fromkeys(csids, start)
     msid = {csid: draw(st.sampled_from([0, 1, 7, 0xFFFFFFFF])) for csid in csids}
     for _ in range(count):
         csid = draw(st.sampled_from(csids))
@@ -298,9 +297,12 @@ def test_interleaved_chunk_streams(
     if not extended_repeat:
         for m in messages:
             ext = m.timestamp.to_bytes(4, "big")
-            assume(all(
-                not m.payload[i:].startswith(ext) for i in range(chunk_size, len(m.payload), chunk_size)
-            ))
+            assume(
+                all(
+                    not m.payload[i:].startswith(ext)
+                    for i in range(chunk_size, len(m.payload), chunk_size)
+                )
+            )
     order = []
     pending = {csid: [c for msg in q for c in msg] for csid, q in queues.items()}
     while pending:
@@ -471,10 +473,8 @@ def test_limit_on_message_size_is_checked_before_the_payload_arrives() -> None:
 @given(st.binary(max_size=600))
 def test_arbitrary_bytes_raise_only_protocol_errors(raw: bytes) -> None:
     for feed in (read_all, one_byte_at_a_time):
-        try:
+        with contextlib.suppress(ProtocolError):
             feed(raw)
-        except ProtocolError:
-            pass
 
 
 @settings(max_examples=200)
@@ -489,10 +489,8 @@ def test_corrupted_streams_raise_only_protocol_errors(
     assume(raw)
     for _ in range(data.draw(st.integers(1, 5))):
         raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
-    try:
+    with contextlib.suppress(ProtocolError):
         read_all(bytes(raw), data.draw(st.lists(st.integers(0, len(raw)), max_size=5)))
-    except ProtocolError:
-        pass
 
 
 def test_input_may_be_bytearray_or_memoryview() -> None:

@@ -1,15 +1,83 @@
-"""trio-rtmp: an RTMP server and client for Trio, built on a sans-IO protocol core."""
+"""trio-rtmp: an RTMP server and client for Trio, built on a sans-IO protocol core.
+
+The Trio API (``open_client``, ``serve_rtmp`` ...) is loaded on first use, so that
+``import trio_rtmp.core`` and ``import trio_rtmp.media`` work without Trio installed.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .core.errors import LocalProtocolError, ProtocolError, RemoteProtocolError, RTMPError
+from .media.frames import AudioSample, CodecConfig, Metadata, VideoSample
+
+if TYPE_CHECKING:
+    from .client import ClientStatistics, FrameChannel, RTMPClient, connect_client, open_client
+    from .exceptions import (
+        ConnectionClosed,
+        ConnectionFailed,
+        ConnectionRejected,
+        ConnectionTimeout,
+        PlayRejected,
+        PublishRejected,
+        Refused,
+        StreamNotFound,
+    )
 
 __version__ = "0.1.0.dev0"
 
+# Public names that need Trio, and the module each lives in.
+_LAZY = {
+    "ClientStatistics": "client",
+    "FrameChannel": "client",
+    "RTMPClient": "client",
+    "connect_client": "client",
+    "open_client": "client",
+    "ConnectionClosed": "exceptions",
+    "ConnectionFailed": "exceptions",
+    "ConnectionRejected": "exceptions",
+    "ConnectionTimeout": "exceptions",
+    "PlayRejected": "exceptions",
+    "PublishRejected": "exceptions",
+    "Refused": "exceptions",
+    "StreamNotFound": "exceptions",
+}
+
 __all__ = [
+    "AudioSample",
+    "ClientStatistics",
+    "CodecConfig",
+    "ConnectionClosed",
+    "ConnectionFailed",
+    "ConnectionRejected",
+    "ConnectionTimeout",
+    "FrameChannel",
     "LocalProtocolError",
+    "Metadata",
+    "PlayRejected",
     "ProtocolError",
+    "PublishRejected",
+    "RTMPClient",
     "RTMPError",
+    "Refused",
     "RemoteProtocolError",
+    "StreamNotFound",
+    "VideoSample",
     "__version__",
+    "connect_client",
+    "open_client",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trio_rtmp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

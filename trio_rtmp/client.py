@@ -1,0 +1,755 @@
+"""The RTMP client for Trio: connect, play, publish, send tags, close.
+
+The Trio side of ExRTMP's ``ExRTMP.Client``, driven entirely by the sans-IO
+:class:`~trio_rtmp.core.connection.ClientConnection` and the media layer.
+
+.. code-block:: python
+
+    async with trio_rtmp.open_client("rtmp://127.0.0.1/live/key") as client:
+        await client.play()
+        async for frame in client.frames:
+            ...  # CodecConfig, VideoSample, AudioSample, Metadata
+
+One task reads from the connection and feeds the core; every write goes out under one
+lock, and whatever the core queued (acknowledgements, ping answers) is flushed after
+every receive and every send.
+
+Backpressure
+    Frames go into a bounded channel (``frame_buffer`` frames).  When the consumer is
+    slower than the stream, the reading task waits for room, stops reading the socket,
+    and TCP pushes back on the server.  Nothing is buffered without bound and nothing
+    is dropped.  (A relay that must not slow its publisher uses the server's own
+    bounded queues instead.)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import ssl
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import trio
+
+from .core import events as ev
+from .core._state import ConnectionState
+from .core.amf import ECMAArray
+from .core.connection import ClientConnection, ConnectionConfig
+from .core.errors import LocalProtocolError, ProtocolError
+from .core.url import RTMPURL, parse_url
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionFailed,
+    ConnectionRejected,
+    ConnectionTimeout,
+    PlayRejected,
+    PublishRejected,
+    StreamNotFound,
+)
+from .media.demux import Demuxer
+from .media.flv import TagType
+from .media.flvfile import FlvTag
+from .media.frames import Frame, Metadata
+
+__all__ = [
+    "ClientStatistics",
+    "FrameChannel",
+    "RTMPClient",
+    "connect_client",
+    "open_client",
+]
+
+logger = logging.getLogger(__name__)
+
+_READ_SIZE = 65536
+#: The items a client delivers: frames, or raw tags when ``demux=False``.
+Item = Frame | FlvTag
+
+
+@attrs.frozen(kw_only=True)
+class ClientStatistics:
+    """Counters of one client connection (``RTMPClient.statistics()``)."""
+
+    #: Bytes read from and written to the connection (after TLS).
+    bytes_received: int
+    bytes_sent: int
+    #: Audio and video messages received and sent.
+    messages_received: int
+    messages_sent: int
+    #: Frames (or raw tags) handed to the consumer.
+    frames_delivered: int
+    #: Seconds since the connection was made.
+    duration: float
+    #: Average incoming and outgoing bitrates since the connection was made, bits/s.
+    bitrate_in: float
+    bitrate_out: float
+
+
+class FrameChannel(trio.abc.ReceiveChannel[Item]):
+    """The frames of a playing client: a bounded Trio memory channel with one twist.
+
+    It ends cleanly (``async for`` stops; ``receive`` raises ``trio.EndOfChannel``)
+    when the stream ends: the publisher left (UnpublishNotify / StreamEOF) or playback
+    stopped.  When the connection is lost instead, ``receive`` raises
+    :class:`~trio_rtmp.exceptions.ConnectionClosed` once the frames before the loss
+    are consumed.
+    """
+
+    def __init__(self, channel: trio.MemoryReceiveChannel[Item], client: RTMPClient) -> None:
+        self._channel = channel
+        self._client = client
+
+    async def receive(self) -> Item:
+        """The next frame (waits for one)."""
+        try:
+            return await self._channel.receive()
+        except trio.EndOfChannel:
+            self._client._raise_if_frames_failed()
+            raise
+
+    def receive_nowait(self) -> Item:
+        """The next frame if one is ready, else raise ``trio.WouldBlock``."""
+        try:
+            return self._channel.receive_nowait()
+        except trio.EndOfChannel:
+            self._client._raise_if_frames_failed()
+            raise
+
+    def clone(self) -> FrameChannel:
+        """Another handle on the same frames (each frame goes to one receiver)."""
+        return FrameChannel(self._channel.clone(), self._client)
+
+    async def aclose(self) -> None:
+        """Stop receiving: later frames are dropped by the client."""
+        await self._channel.aclose()
+
+    def close(self) -> None:
+        """Synchronous :meth:`aclose`."""
+        self._channel.close()
+
+    def statistics(self) -> Any:
+        """The underlying memory channel's statistics (buffer size, waiting tasks)."""
+        return self._channel.statistics()
+
+
+class _Waiter:
+    """A task waiting for an event that matches ``match``."""
+
+    def __init__(self, match: Callable[[ev.Event], bool]) -> None:
+        self.match = match
+        self.done = trio.Event()
+        self.result: ev.Event | None = None
+
+
+class RTMPClient(trio.abc.AsyncResource):
+    """A connected RTMP client (made by :func:`open_client` or :func:`connect_client`).
+
+    Use it to :meth:`play` (frames arrive on :attr:`frames`), or to :meth:`publish`
+    and then :meth:`send_tag`.  :meth:`aclose` is idempotent and always closes the
+    socket; leaving :func:`open_client` calls it.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        url: RTMPURL,
+        *,
+        stream_key: str,
+        receiver: trio.MemorySendChannel[Item] | None = None,
+        frame_buffer: int = 64,
+        demux: bool = True,
+        config: ConnectionConfig | None = None,
+        response_timeout: float = 10.0,
+        close_timeout: float = 2.0,
+    ) -> None:
+        self._stream = stream
+        self._url = url
+        self._stream_key = stream_key
+        self._conn = ClientConnection(
+            random=os.urandom(1528), time=_now_ms(), config=config or ConnectionConfig()
+        )
+        self._demux = demux
+        self._demuxer = Demuxer(limits=self._conn.config.limits)
+        self._response_timeout = response_timeout
+        self._close_timeout = close_timeout
+        if receiver is None:
+            send, receive = trio.open_memory_channel[Item](frame_buffer)
+            self._frames: FrameChannel | None = FrameChannel(receive, self)
+            self._frames_out: trio.MemorySendChannel[Item] = send
+        else:
+            self._frames = None
+            self._frames_out = receiver
+        self._send_lock = trio.Lock()
+        self._waiters: list[_Waiter] = []
+        self._lost: BaseException | None = None
+        self._closed = False
+        self._closing = False
+        self._ended = False
+        self._frames_error: BaseException | None = None
+        self._reader_scope = trio.CancelScope()
+        self._reader_done = trio.Event()
+        self._stream_id: int | None = None
+        self._mode: str | None = None
+        self._follow = False
+        self._started_at = trio.current_time()
+        self._bytes_received = 0
+        self._bytes_sent = 0
+        self._messages_received = 0
+        self._messages_sent = 0
+        self._frames_delivered = 0
+        #: The properties of the server's connect ``_result`` (fmsVer, capabilities, ...).
+        self.server_properties: dict[str, Any] = {}
+
+    # -- public API -------------------------------------------------------------
+
+    @property
+    def url(self) -> RTMPURL:
+        """Where this client is connected."""
+        return self._url
+
+    @property
+    def stream_key(self) -> str:
+        """The stream this client plays or publishes."""
+        return self._stream_key
+
+    @property
+    def frames(self) -> FrameChannel:
+        """The frames of the stream being played (see :class:`FrameChannel`)."""
+        if self._frames is None:
+            raise RuntimeError("frames go to the receiver given to open_client")
+        return self._frames
+
+    @property
+    def connection(self) -> ClientConnection:
+        """The sans-IO connection underneath (for inspection)."""
+        return self._conn
+
+    @property
+    def stream_id(self) -> int | None:
+        """The message stream playing or publishing, once there is one."""
+        return self._stream_id
+
+    def statistics(self) -> ClientStatistics:
+        """Bytes, messages, frames and bitrates so far."""
+        duration = max(trio.current_time() - self._started_at, 1e-9)
+        return ClientStatistics(
+            bytes_received=self._bytes_received,
+            bytes_sent=self._bytes_sent,
+            messages_received=self._messages_received,
+            messages_sent=self._messages_sent,
+            frames_delivered=self._frames_delivered,
+            duration=duration,
+            bitrate_in=self._bytes_received * 8 / duration,
+            bitrate_out=self._bytes_sent * 8 / duration,
+        )
+
+    async def connect(self, *, timeout: float | None = None, **options: Any) -> None:
+        """Send ``connect`` and wait for the answer (:func:`open_client` does this).
+
+        ``options`` go to :meth:`ClientConnection.connect` (e.g. ``extra``,
+        ``arguments``, ``page_url``, ``swf_url``, ``flash_version``).  Raises
+        :class:`ConnectionRejected` if the server refuses.
+        """
+        url = self._url
+        waiter = self._expect(lambda e: isinstance(e, ev.Connected | ev.ConnectRejected))
+        self._conn.connect(app=url.app, tc_url=url.tc_url, **options)
+        await self._flush()
+        event = await self._wait(waiter, "connect", timeout)
+        if isinstance(event, ev.ConnectRejected):
+            raise ConnectionRejected(event.code, event.description)
+        assert isinstance(event, ev.Connected)
+        self.server_properties = event.properties
+
+    async def play(
+        self, *, start: float = -2000.0, duration: float = -1.0, follow: bool = False
+    ) -> None:
+        """Play the stream; frames then arrive on :attr:`frames`.
+
+        ``start``/``duration`` are ``play``'s (-2000: live or recorded).  With
+        ``follow``, the frames channel stays open when the publisher leaves, and frames
+        resume when the next one starts.  Raises :class:`StreamNotFound` or
+        :class:`PlayRejected` if the server refuses.
+        """
+        self._check_idle("play")
+        stream_id = await self._create_stream()
+        waiter = self._expect(
+            lambda e: isinstance(e, ev.PlayStarted | ev.PlayRejected) and e.stream_id == stream_id
+        )
+        self._mode = "play"
+        self._follow = follow
+        self._conn.play(stream_id, self._stream_key, start=start, duration=duration)
+        await self._flush()
+        event = await self._wait(waiter, "play")
+        if isinstance(event, ev.PlayRejected):
+            self._mode = None
+            if event.code == "NetStream.Play.StreamNotFound":
+                raise StreamNotFound(event.code, event.description)
+            raise PlayRejected(event.code, event.description)
+
+    async def publish(self, publish_type: str = "live") -> None:
+        """Publish the stream (releaseStream, FCPublish, createStream, publish, as FFmpeg).
+
+        Then send media with :meth:`send_tag`.  Raises :class:`PublishRejected` if
+        the server refuses (e.g. NetStream.Publish.BadName for a name in use).
+        """
+        self._check_idle("publish")
+        key = self._stream_key
+        self._conn.release_stream(key)
+        self._conn.fc_publish(key)
+        stream_id = await self._create_stream()
+        waiter = self._expect(
+            lambda e: (
+                isinstance(e, ev.PublishStarted | ev.PublishRejected) and e.stream_id == stream_id
+            )
+        )
+        self._conn.publish(stream_id, key, publish_type)
+        await self._flush()
+        event = await self._wait(waiter, "publish")
+        if isinstance(event, ev.PublishRejected):
+            raise PublishRejected(event.code, event.description)
+        self._mode = "publish"
+
+    async def send_tag(self, timestamp: int, tag: Any) -> None:
+        """Send one FLV tag while publishing.
+
+        ``tag`` is a tag object of :mod:`trio_rtmp.media.flv` (legacy or Enhanced
+        RTMP audio/video, or a script tag) or a raw :class:`~trio_rtmp.media.flvfile.FlvTag`.
+        ``timestamp`` is in milliseconds.  A script ``onMetaData`` is sent as
+        ``@setDataFrame onMetaData``, as FFmpeg does, so the server stores it.
+        """
+        if isinstance(tag, FlvTag):
+            tag_type, body = tag.tag_type, tag.data
+        else:
+            tag_type, body = tag.tag_type, tag.to_bytes()
+        await self.send_raw(tag_type, timestamp, body)
+
+    async def send_raw(self, tag_type: int, timestamp: int, body: bytes) -> None:
+        """Send a tag body of type 8 (audio), 9 (video) or 18 (script data)."""
+        stream_id = self._publishing_stream()
+        timestamp &= 0xFFFFFFFF
+        if tag_type == TagType.VIDEO:
+            self._conn.send_video(stream_id, timestamp, body)
+        elif tag_type == TagType.AUDIO:
+            self._conn.send_audio(stream_id, timestamp, body)
+        elif tag_type == TagType.SCRIPT:
+            from .core import amf0
+
+            values = tuple(amf0.decode(body, limits=self._conn.config.limits))
+            if values[:1] == ("onMetaData",):
+                values = ("@setDataFrame", *values)
+            self._conn.send_data(stream_id, values, timestamp)
+        else:
+            raise LocalProtocolError(f"cannot send an FLV tag of type {tag_type}")
+        self._messages_sent += 1
+        await self._flush()
+
+    async def send_metadata(self, metadata: Mapping[str, Any], timestamp: int = 0) -> None:
+        """Send ``@setDataFrame onMetaData`` with ``metadata`` while publishing."""
+        stream_id = self._publishing_stream()
+        self._conn.send_metadata(stream_id, ECMAArray(metadata), timestamp)
+        await self._flush()
+
+    async def close(self) -> None:
+        """Delete the stream (FCUnpublish and deleteStream) and close the connection."""
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close politely (delete the stream, under a timeout), then close the socket.
+
+        Idempotent.  Frames already delivered stay in :attr:`frames`.
+        """
+        if self._closed:
+            return
+        self._closing = True
+        with trio.move_on_after(self._close_timeout) as scope:
+            scope.shield = True
+            try:
+                if self._lost is None and self._stream_id is not None:
+                    async with self._send_lock:
+                        self._conn.delete_stream(self._stream_id)
+                        self._stream_id = None
+                        data = self._conn.data_to_send()
+                        if data:
+                            await self._stream.send_all(data)
+                            self._bytes_sent += len(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError, OSError):
+                pass
+        self._closed = True
+        self._conn.close()
+        self._reader_scope.cancel()
+        await trio.aclose_forcefully(self._stream)
+        self._end_frames()
+        self._wake_all()
+
+    # -- internals ------------------------------------------------------------
+
+    def _check_idle(self, what: str) -> None:
+        self._raise_if_lost()
+        if self._closed:
+            raise ConnectionClosed("the client is closed")
+        if self._mode is not None:
+            raise LocalProtocolError(f"cannot {what}: the client is already {self._mode}ing")
+
+    def _publishing_stream(self) -> int:
+        self._raise_if_lost()
+        if self._closed:
+            raise ConnectionClosed("the client is closed")
+        if self._mode != "publish" or self._stream_id is None:
+            raise LocalProtocolError("call publish() before sending media")
+        return self._stream_id
+
+    async def _create_stream(self) -> int:
+        waiter = self._expect(lambda e: isinstance(e, ev.StreamCreated | ev.CommandError))
+        self._conn.create_stream()
+        await self._flush()
+        event = await self._wait(waiter, "createStream")
+        if isinstance(event, ev.CommandError):
+            raise ConnectionRejected(event.code or "createStream failed", event.description)
+        assert isinstance(event, ev.StreamCreated)
+        self._stream_id = event.stream_id
+        return event.stream_id
+
+    def _expect(self, match: Callable[[ev.Event], bool]) -> _Waiter:
+        waiter = _Waiter(match)
+        self._waiters.append(waiter)
+        return waiter
+
+    async def _wait(self, waiter: _Waiter, what: str, timeout: float | None = None) -> ev.Event:
+        timeout = self._response_timeout if timeout is None else timeout
+        try:
+            with trio.fail_after(timeout):
+                await waiter.done.wait()
+        except trio.TooSlowError:
+            raise ConnectionTimeout(
+                f"no answer to {what} from {self._url.host}:{self._url.port} within {timeout} s"
+            ) from None
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+        if waiter.result is None:
+            self._raise_if_lost()
+            raise ConnectionClosed(f"the connection closed while waiting for {what}")
+        return waiter.result
+
+    def _raise_if_lost(self) -> None:
+        if self._lost is not None:
+            raise ConnectionClosed(str(self._lost) or "the connection was lost") from self._lost
+
+    def _raise_if_frames_failed(self) -> None:
+        error = self._frames_error
+        if error is not None:
+            raise ConnectionClosed(str(error) or "the connection was lost") from error
+
+    def _wake_all(self) -> None:
+        for waiter in self._waiters:
+            waiter.done.set()
+
+    def _end_frames(self, error: BaseException | None = None) -> None:
+        """End the frames: cleanly, or with ``error`` raised to the consumer."""
+        if not self._ended:
+            self._ended = True
+            self._frames_error = error
+            self._frames_out.close()
+
+    async def _flush(self) -> None:
+        """Send whatever the core has queued."""
+        async with self._send_lock:
+            data = self._conn.data_to_send()
+            if not data:
+                return
+            try:
+                await self._stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                self._lose(exc)
+                raise ConnectionClosed(f"sending to the server failed: {exc}") from exc
+            self._bytes_sent += len(data)
+
+    def _lose(self, exc: BaseException) -> None:
+        if self._closing:
+            self._end_frames()
+        else:
+            if self._lost is None:
+                self._lost = exc
+            self._end_frames(exc)
+        self._wake_all()
+
+    async def _handshake(self, timeout: float) -> None:
+        """Run the handshake (called by :func:`connect_client`)."""
+        with trio.fail_after(timeout):
+            await self._flush()
+            while self._conn.state is ConnectionState.HANDSHAKING:
+                data = await self._stream.receive_some(_READ_SIZE)
+                self._bytes_received += len(data)
+                events = self._conn.receive_data(data)
+                await self._flush()
+                if not data:
+                    raise ConnectionClosed("the server closed the connection in the handshake")
+                for event in events:
+                    self._dispatch_control(event)
+
+    async def _run_reader(
+        self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The one task that reads the connection.  It never raises."""
+        with self._reader_scope:
+            task_status.started()
+            try:
+                await self._read_loop()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                self._lose(ConnectionClosed(f"the connection to the server failed: {exc}"))
+            except ProtocolError as exc:
+                logger.warning("protocol error from %s: %s", self._url.host, exc)
+                self._lose(ConnectionClosed(f"the server broke the protocol: {exc}"))
+            except ConnectionClosed as exc:
+                self._lose(exc)
+            except Exception as exc:  # a bug: report it, never kill the user's nursery
+                logger.exception("trio-rtmp client reader failed")
+                self._lose(ConnectionClosed(f"internal error: {exc!r}"))
+        self._reader_done.set()
+        if not self._closing:
+            self._wake_all()
+
+    async def _read_loop(self) -> None:
+        conn = self._conn
+        while True:
+            data = await self._stream.receive_some(_READ_SIZE)
+            self._bytes_received += len(data)
+            events = conn.receive_data(data)
+            await self._flush()
+            for event in events:
+                if isinstance(event, ev.AudioData | ev.VideoData):
+                    self._messages_received += 1
+                    if event.stream_id == self._stream_id and self._mode == "play":
+                        await self._media(event)
+                elif isinstance(event, ev.StreamMetadata):
+                    if event.stream_id == self._stream_id and self._mode == "play":
+                        await self._metadata(event)
+                else:
+                    await self._control(event)
+            if not data:
+                raise ConnectionClosed("the server closed the connection")
+
+    async def _media(self, event: ev.AudioData | ev.VideoData) -> None:
+        if self._demux:
+            if isinstance(event, ev.VideoData):
+                frames = self._demuxer.video(event.timestamp, event.payload)
+            else:
+                frames = self._demuxer.audio(event.timestamp, event.payload)
+            for frame in frames:
+                await self._deliver(frame)
+        else:
+            tag_type = TagType.VIDEO if isinstance(event, ev.VideoData) else TagType.AUDIO
+            await self._deliver(FlvTag(int(tag_type), event.timestamp, event.payload))
+
+    async def _metadata(self, event: ev.StreamMetadata) -> None:
+        if self._demux:
+            await self._deliver(Metadata("onMetaData", event.metadata))
+        else:
+            from .core import amf0
+
+            body = amf0.encode("onMetaData", ECMAArray(event.metadata))
+            await self._deliver(FlvTag(int(TagType.SCRIPT), event.timestamp, body))
+
+    async def _deliver(self, item: Item) -> None:
+        if self._ended:
+            return
+        try:
+            await self._frames_out.send(item)
+            self._frames_delivered += 1
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # The consumer closed its end: keep the connection, drop the frames.
+            self._ended = True
+
+    async def _control(self, event: ev.Event) -> None:
+        self._dispatch_control(event)
+        if self._mode != "play" or self._follow:
+            return
+        if isinstance(event, ev.StreamUnpublished | ev.StreamEnded | ev.PlayStopped) and (
+            getattr(event, "stream_id", None) == self._stream_id
+        ):
+            # The end of the stream: a clean end of the frames.
+            self._end_frames()
+        elif (
+            isinstance(event, ev.CommandReceived)
+            and event.command.name == "deleteStream"
+            and event.command.arguments[:1] == (float(self._stream_id or 0),)
+        ):
+            # FFmpeg serving a file (-listen 1) deletes the stream when it is done.
+            self._end_frames()
+
+    def _dispatch_control(self, event: ev.Event) -> None:
+        for waiter in list(self._waiters):
+            if not waiter.done.is_set() and waiter.match(event):
+                waiter.result = event
+                waiter.done.set()
+                break
+        if isinstance(event, ev.ReconnectRequested):
+            logger.info("the server asks for a reconnect (%s)", event.tc_url or "same URL")
+
+
+def _now_ms() -> int:
+    return int(trio.current_time() * 1000) & 0xFFFFFFFF if _in_trio() else 0
+
+
+def _in_trio() -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _open_stream(
+    url: RTMPURL, ssl_context: ssl.SSLContext | None, timeout: float
+) -> trio.abc.Stream:
+    try:
+        with trio.fail_after(timeout):
+            tcp = await trio.open_tcp_stream(url.host, url.port)
+            if not url.tls:
+                return tcp
+            context = ssl_context or ssl.create_default_context()
+            tls = trio.SSLStream(tcp, context, server_hostname=url.host)
+            try:
+                await tls.do_handshake()
+            except BaseException:
+                await trio.aclose_forcefully(tcp)
+                raise
+            return tls
+    except trio.TooSlowError:
+        raise ConnectionTimeout(
+            f"could not connect to {url.host}:{url.port} within {timeout} s"
+        ) from None
+    except (OSError, trio.BrokenResourceError) as exc:
+        cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
+        raise ConnectionFailed(f"could not connect to {url.host}:{url.port}: {cause}") from exc
+
+
+async def connect_client(
+    nursery: trio.Nursery,
+    uri: str,
+    stream_key: str | None = None,
+    *,
+    receiver: trio.MemorySendChannel[Item] | None = None,
+    connect_timeout: float = 10.0,
+    response_timeout: float = 10.0,
+    close_timeout: float = 2.0,
+    ssl_context: ssl.SSLContext | None = None,
+    frame_buffer: int = 64,
+    demux: bool = True,
+    config: ConnectionConfig | None = None,
+    connect_options: Mapping[str, Any] | None = None,
+) -> RTMPClient:
+    """Connect (TCP or TLS), handshake and ``connect``; the reader runs in ``nursery``.
+
+    The low-level form of :func:`open_client`: the caller must ``await client.aclose()``.
+    See :func:`open_client` for the arguments.
+    """
+    url = parse_url(uri, stream_key)
+    if not math.isfinite(connect_timeout) or connect_timeout <= 0:
+        raise ValueError("connect_timeout must be a positive number of seconds")
+    stream = await _open_stream(url, ssl_context, connect_timeout)
+    client = RTMPClient(
+        stream,
+        url,
+        stream_key=url.stream_key,
+        receiver=receiver,
+        frame_buffer=frame_buffer,
+        demux=demux,
+        config=config,
+        response_timeout=response_timeout,
+        close_timeout=close_timeout,
+    )
+    try:
+        try:
+            await client._handshake(connect_timeout)
+        except trio.TooSlowError:
+            raise ConnectionTimeout(
+                f"no RTMP handshake from {url.host}:{url.port} within {connect_timeout} s"
+            ) from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise ConnectionClosed(f"the connection failed during the handshake: {exc}") from exc
+        except ProtocolError as exc:
+            raise ConnectionClosed(f"the server broke the handshake: {exc}") from exc
+        await nursery.start(client._run_reader)
+        await client.connect(timeout=connect_timeout, **dict(connect_options or {}))
+    except BaseException:
+        with trio.CancelScope(shield=True):
+            await client.aclose()
+        raise
+    return client
+
+
+def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one exception in a group of one (recursively), else None."""
+    exceptions = group.exceptions
+    while len(exceptions) == 1 and isinstance(exceptions[0], BaseExceptionGroup):
+        exceptions = exceptions[0].exceptions
+    return exceptions[0] if len(exceptions) == 1 else None
+
+
+@asynccontextmanager
+async def open_client(
+    uri: str,
+    stream_key: str | None = None,
+    *,
+    receiver: trio.MemorySendChannel[Item] | None = None,
+    connect_timeout: float = 10.0,
+    response_timeout: float = 10.0,
+    close_timeout: float = 2.0,
+    ssl_context: ssl.SSLContext | None = None,
+    frame_buffer: int = 64,
+    demux: bool = True,
+    config: ConnectionConfig | None = None,
+    connect_options: Mapping[str, Any] | None = None,
+) -> AsyncIterator[RTMPClient]:
+    """Connect to an RTMP server and yield a connected :class:`RTMPClient`.
+
+    - ``uri``: ``rtmp://host[:port]/app[/instance]/key`` or ``rtmps://...``.
+    - ``stream_key``: when given, the URL's whole path is the app and this is the
+      key; otherwise the key is the URL's last path segment (as FFmpeg splits it).
+    - ``receiver``: a ``trio.MemorySendChannel`` to deliver frames to instead of
+      ``client.frames`` (it is closed when the stream ends; pass a clone to share it).
+    - ``connect_timeout``: for TCP, TLS, the handshake and the connect answer, each.
+    - ``response_timeout``: for the answers to ``play``/``publish``.
+    - ``close_timeout``: for the polite goodbye when closing.
+    - ``ssl_context``: for ``rtmps://``; certificates are checked by default.
+    - ``frame_buffer``: how many frames may wait for the consumer (backpressure).
+    - ``demux``: ``False`` delivers raw :class:`~trio_rtmp.media.flvfile.FlvTag`
+      values instead of frames (for relaying without parsing).
+    - ``connect_options``: more ``connect`` command options (``extra`` members...).
+
+    Leaving the block closes the client politely and always closes the socket.
+    Errors are our exceptions (:mod:`trio_rtmp.exceptions`), never exception groups.
+    """
+    single: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            client = await connect_client(
+                nursery,
+                uri,
+                stream_key,
+                receiver=receiver,
+                connect_timeout=connect_timeout,
+                response_timeout=response_timeout,
+                close_timeout=close_timeout,
+                ssl_context=ssl_context,
+                frame_buffer=frame_buffer,
+                demux=demux,
+                config=config,
+                connect_options=connect_options,
+            )
+            try:
+                yield client
+            finally:
+                await client.aclose()
+    except BaseExceptionGroup as group:
+        single = _unwrap(group)
+        if single is None:
+            raise
+    if single is not None:
+        # Raised outside the except block, so the group does not become its context.
+        raise single

@@ -2,7 +2,8 @@
 rtmpdump as clients.
 
 Plain blocking sockets on 127.0.0.1 drive the sans-IO classes; every wait is bounded
-and every peer process is started by the ``spawn`` fixture and killed by its PID.  A
+and every peer process is started by the ``spawn`` fixture (nginx by the shared
+``nginx_rtmp`` fixture of tests/conftest.py) and killed by its PID.  A
 missing peer skips the test, or fails it when ``TRIO_RTMP_REQUIRE_PEERS=1``.
 
 The controls (a bogus S1 digest, a garbage C2) show that the peers really check what
@@ -12,7 +13,6 @@ the positive tests rely on, so those tests can fail.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -20,40 +20,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from peers import NginxRtmp, free_port, peer_binary
 
 from trio_rtmp.core.handshake import ClientHandshake, ServerHandshake
 
 pytestmark = pytest.mark.interop
 
 WAIT = 10.0  # upper bound on any single wait for a peer, in seconds
-NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 
 Spawn = Callable[[list[str], str], subprocess.Popen[bytes]]
 
 
-def missing(reason: str) -> None:
-    if os.environ.get("TRIO_RTMP_REQUIRE_PEERS") == "1":
-        pytest.fail(f"{reason} (TRIO_RTMP_REQUIRE_PEERS=1)")
-    pytest.skip(reason)
-
-
-def need(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        missing(f"{binary} is not installed")
-    assert path is not None
-    return path
-
-
 def random_bytes() -> bytes:
     return os.urandom(1528)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -147,37 +126,10 @@ def assert_starts_with_connect(data: bytes) -> None:
 # -- nginx-rtmp as the server -----------------------------------------------------------
 
 
-@pytest.fixture
-def nginx_port(tmp_path: Path, spawn: Spawn) -> tuple[int, subprocess.Popen[bytes]]:
-    nginx = need("nginx")
-    if not NGINX_RTMP_MODULE.exists():
-        missing(f"the nginx RTMP module is not installed ({NGINX_RTMP_MODULE})")
-    port = free_port()
-    config = tmp_path / "nginx.conf"
-    config.write_text(
-        f"load_module {NGINX_RTMP_MODULE};\n"
-        "daemon off;\n"
-        "master_process off;\n"
-        f"pid {tmp_path}/nginx.pid;\n"
-        f"error_log {tmp_path}/nginx-error.log info;\n"
-        "events {}\n"
-        f"rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; }} }} }}\n"
-    )
-    command = [nginx, "-p", str(tmp_path), "-c", str(config), "-e", f"{tmp_path}/nginx-error.log"]
-    return port, spawn(command, "nginx")
-
-
-def nginx_log(tmp_path: Path) -> str:
-    return (tmp_path / "nginx-error.log").read_text(errors="replace")
-
-
-def test_digest_client_against_nginx(
-    nginx_port: tuple[int, subprocess.Popen[bytes]], tmp_path: Path
-) -> None:
-    port, process = nginx_port
+def test_digest_client_against_nginx(nginx_rtmp: NginxRtmp) -> None:
     client = ClientHandshake(time=123456, random=random_bytes())
     client.initiate()
-    with connect(port, process, "nginx") as sock:
+    with connect(nginx_rtmp.port, nginx_rtmp.process.popen, "nginx") as sock:
         drive(sock, client)
         # nginx now waits for the connect command rather than closing on us.
         sock.settimeout(0.5)
@@ -189,18 +141,15 @@ def test_digest_client_against_nginx(
     # nginx keys S2 from the digest it found in our C1, so this proves it found it.
     assert client.peer_verified
     assert client.unused_data() == b""
-    log = nginx_log(tmp_path)
+    log = nginx_rtmp.log()
     assert "digest not found" not in log
     assert "handshake: error" not in log
 
 
-def test_simple_client_against_nginx(
-    nginx_port: tuple[int, subprocess.Popen[bytes]], tmp_path: Path
-) -> None:
-    port, process = nginx_port
+def test_simple_client_against_nginx(nginx_rtmp: NginxRtmp) -> None:
     client = ClientHandshake(time=77, random=random_bytes(), digest=False)
     client.initiate()
-    with connect(port, process, "nginx") as sock:
+    with connect(nginx_rtmp.port, nginx_rtmp.process.popen, "nginx") as sock:
         drive(sock, client)
         sock.settimeout(0.5)
         with pytest.raises(TimeoutError):
@@ -208,14 +157,14 @@ def test_simple_client_against_nginx(
     assert not client.peer_uses_digest
     assert client.peer_version == bytes(4)
     assert client.peer_verified  # nginx's old-style S2 is an echo of our C1
-    assert "handshake: error" not in nginx_log(tmp_path)
+    assert "handshake: error" not in nginx_rtmp.log()
 
 
 # -- FFmpeg as the client ---------------------------------------------------------------
 
 
 def test_server_with_ffmpeg_publisher(tmp_path: Path, spawn: Spawn) -> None:
-    ffmpeg = need("ffmpeg")
+    ffmpeg = peer_binary("ffmpeg")
     listener, port = listen()
     with listener:
         spawn(
@@ -238,7 +187,7 @@ def test_server_with_ffmpeg_publisher(tmp_path: Path, spawn: Spawn) -> None:
 @pytest.mark.parametrize("digest", [True, False])
 def test_server_with_ffmpeg_player(tmp_path: Path, spawn: Spawn, digest: bool) -> None:
     """A playing FFmpeg checks S1's digest and S2's signature and drops us if wrong."""
-    ffmpeg = need("ffmpeg")
+    ffmpeg = peer_binary("ffmpeg")
     listener, port = listen()
     with listener:
         spawn(
@@ -260,7 +209,7 @@ def test_server_with_ffmpeg_player(tmp_path: Path, spawn: Spawn, digest: bool) -
 
 def test_control_ffmpeg_player_rejects_a_bogus_server_digest(tmp_path: Path, spawn: Spawn) -> None:
     """Shows the player test above can fail: an S1 claiming a digest it lacks is fatal."""
-    ffmpeg = need("ffmpeg")
+    ffmpeg = peer_binary("ffmpeg")
     listener, port = listen()
     with listener:
         process = spawn(
@@ -289,7 +238,7 @@ def test_control_ffmpeg_player_rejects_a_bogus_server_digest(tmp_path: Path, spa
 
 
 def start_ffmpeg_listener(spawn: Spawn) -> tuple[int, subprocess.Popen[bytes]]:
-    ffmpeg = need("ffmpeg")
+    ffmpeg = peer_binary("ffmpeg")
     port = free_port()
     process = spawn(
         [ffmpeg, "-hide_banner", "-nostdin", "-listen", "1",
@@ -341,7 +290,7 @@ def test_control_ffmpeg_listen_notices_a_wrong_c2(tmp_path: Path, spawn: Spawn) 
 
 
 def test_server_with_rtmpdump(tmp_path: Path, spawn: Spawn) -> None:
-    rtmpdump = need("rtmpdump")
+    rtmpdump = peer_binary("rtmpdump")
     listener, port = listen()
     with listener:
         spawn(

@@ -17,7 +17,7 @@ A test that uses any of these is marked ``interop`` automatically.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,6 +49,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if PEER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.interop)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach every peer's log to the report of a failed test that used ``peers``."""
+    report = yield
+    manager = getattr(item, "funcargs", {}).get("peers")
+    if report.failed and isinstance(manager, Peers) and manager.processes:
+        report.sections.append(("peer logs", manager.logs()))
+    return report
 
 
 @pytest.fixture(scope="session")

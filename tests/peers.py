@@ -28,7 +28,10 @@ The pieces, used through the fixtures in ``tests/conftest.py``:
 The helpers are synchronous (threads and blocking waits) so that plain tests stay
 plain; a Trio test that runs our own server in the same loop must not block it, so
 it uses the ``*_async`` variants (:meth:`PeerProcess.wait_async`,
-:meth:`PeerProcess.run_for_async`, :func:`wait_for_listen_async`).
+:meth:`PeerProcess.run_for_async`, :func:`wait_for_listen_async`).  pytest-trio
+drops the reason of a skip raised inside a Trio test, so let a sync fixture
+(``sample_flv``, ``nginx_rtmp``...) or a sync ``peer_binary`` call in a fixture find
+the peers first.
 """
 
 from __future__ import annotations
@@ -382,11 +385,14 @@ class PeerProcess:
             time.sleep(_POLL)
 
     def stop(self, *, grace: float = WAIT) -> int | None:
-        """Stop it if it still runs: SIGTERM, wait up to ``grace`` s, then SIGKILL.
+        """Stop it if it still runs: SIGTERM; after 2 s another SIGTERM; SIGKILL at ``grace``.
 
         Returns its exit status (None only if even SIGKILL did not end it in time).
-        Signals go to this PID alone (FFmpeg and rtmpdump finish their output file on
-        SIGTERM; nginx exits at once).
+        Signals go to this PID alone.  nginx and rtmpdump exit at the first SIGTERM
+        (rtmpdump with status 2 and a usable file).  FFmpeg exits with 255 once it
+        next gets a packet, or at the second SIGTERM if its input is silent; its
+        output up to then is on disk (the players here use ``-flush_packets 1``) but
+        the FLV header's duration is not filled in.
         """
         if self.popen.poll() is None:
             self.popen.terminate()
@@ -615,7 +621,13 @@ def nginx_rtmp_config(
     server.append(f"application live {{ live on; {live_directives} }}")
     for name, body in (applications or {}).items():
         server.append(f"application {name} {{ {body} }}")
-    lines.append("rtmp { server {\n    " + "\n    ".join(server) + "\n} }")
+    # Without its own access_log the rtmp module writes to nginx's compiled-in
+    # /var/log/nginx/access.log, which a non-root user cannot open.
+    lines.append(
+        f"rtmp {{ access_log {directory / 'access.log'};\nserver {{\n    "
+        + "\n    ".join(server)
+        + "\n} }"
+    )
     if tls_port is not None:
         assert certificate is not None
         lines.append(
@@ -1225,15 +1237,20 @@ def compare_media(
     source: Path | Sequence[Packet],
     output: Path | Sequence[Packet],
     *,
-    media: Iterable[str] = ("video", "audio"),
+    media: Iterable[str] | None = None,
     tolerance_ms: int = 1,
 ) -> MediaComparison:
     """:func:`compare_packets` for each of ``media``, from files or packet lists.
+
+    ``media`` defaults to the types the source has (of "video" and "audio").
 
     compare_media(sample_flv, out).assert_ok(min_compared=50)
     """
     src = probe_packets(source) if isinstance(source, Path) else source
     out = probe_packets(output) if isinstance(output, Path) else output
+    if media is None:
+        present = {p.media for p in src}
+        media = [kind for kind in ("video", "audio") if kind in present]
     return MediaComparison(
         streams={
             kind: compare_packets(src, out, media=kind, tolerance_ms=tolerance_ms) for kind in media

@@ -43,6 +43,7 @@ the frames, whose times are integer milliseconds.
 from __future__ import annotations
 
 import logging
+import struct
 from typing import Any
 
 from ..core import amf0
@@ -70,7 +71,17 @@ from .flv import (
     parse_multichannel_config,
     parse_video_tag,
 )
-from .frames import NAL_CODECS, AudioInfo, AudioSample, CodecConfig, Frame, Metadata, VideoSample
+from .frames import (
+    NAL_CODECS,
+    AudioInfo,
+    AudioSample,
+    CodecConfig,
+    Frame,
+    Metadata,
+    VideoSample,
+    _audio_sample,
+    _video_sample,
+)
 from .nal import split_length_prefixed
 
 __all__ = [
@@ -160,10 +171,18 @@ def legacy_audio_info(first_byte: int, frame: bytes = b"") -> AudioInfo:
     )
 
 
+# The first byte, the AVC packet type with the composition time, the first NAL length.
+_unpack_head = struct.Struct(">BII").unpack_from
+# Frames are built here from values already checked, without attrs' __init__ (see
+# frames._video_sample).
+_new = object.__new__
+_set = object.__setattr__
+
+
 class _Track:
     """What the demuxer remembers about one (media, track)."""
 
-    __slots__ = ("codec", "config", "key", "nal_length_size")
+    __slots__ = ("codec", "config", "first_bytes", "key", "nal_length_size")
 
     def __init__(self, config: CodecConfig, nal_length_size: int = 0, key: int = -1) -> None:
         self.config = config
@@ -171,6 +190,11 @@ class _Track:
         self.nal_length_size = nal_length_size
         # The legacy audio header byte that produced this config (-1 when not legacy).
         self.key = key
+        # First bytes of legacy coded frames that take the fast path -> keyframe flag.
+        self.first_bytes: dict[int, bool] = {}
+        codec_id = {"h264": 7, "h265": 12}.get(config.codec)
+        if codec_id is not None and config.track == 0:
+            self.first_bytes = {frame << 4 | codec_id: frame in (1, 4) for frame in (1, 2, 3, 4)}
 
 
 def _nal_length_size(codec: str, record: bytes) -> int:
@@ -207,6 +231,9 @@ class Demuxer:
         self._video: dict[int, _Track] = {}
         self._audio: dict[int, _Track] = {}
         self._warned: set[tuple[str, int]] = set()
+        # Track 0's state when its coded frames can take the fast paths.
+        self._fast_video: _Track | None = None
+        self._fast_aac = False
         #: Samples dropped because their configuration had not arrived.
         self.dropped = 0
 
@@ -220,6 +247,13 @@ class Demuxer:
         self._video.clear()
         self._audio.clear()
         self._warned.clear()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        state = self._video.get(0)
+        self._fast_video = state if state is not None and state.first_bytes else None
+        audio = self._audio.get(0)
+        self._fast_aac = audio is not None and audio.codec == "aac"
 
     # ----------------------------------------------------------------- entry points
 
@@ -227,27 +261,32 @@ class Demuxer:
         """The frames in one video message body (an FLV video tag body)."""
         if type(data) is not bytes:
             data = bytes(data)
+        state = self._fast_video
+        if state is not None:
+            # Fast path: legacy AVC/HEVC coded frames of a configured track, which is
+            # nearly every video message of nearly every stream.  (The general path
+            # below gives the same frames; it is only slower.)
+            size = len(data)
+            if size >= 9:
+                first, head, length = _unpack_head(data)
+                # The first byte says the codec and frame type: KEY/INTER/DISPOSABLE/
+                # GENERATED_KEY of this track's legacy codec id map to the key flag.
+                keyframe = state.first_bytes.get(first)
+                if keyframe is not None and head >> 24 == 1:
+                    if length == size - 9 and length and state.nal_length_size == 4:
+                        payload = [data[9:]]  # one NAL unit, the common case
+                    else:
+                        payload = split_length_prefixed(data, state.nal_length_size, 5)
+                    sample = _new(VideoSample)
+                    _set(sample, "payload", payload)
+                    _set(sample, "dts", timestamp)
+                    # The SI24 composition time is the low three bytes of ``head``.
+                    _set(sample, "pts", timestamp + ((head & 0xFFFFFF) ^ 0x800000) - 0x800000)
+                    _set(sample, "keyframe", keyframe)
+                    _set(sample, "track", 0)
+                    return [sample]
         if not data:
             return []
-        first = data[0]
-        # Fast path: legacy AVC/HEVC coded frames of a configured track.
-        if (first & 0xF == 7 or first & 0xF == 12) and len(data) >= 5 and data[1] == 1:
-            frame_type = first >> 4
-            state = self._video.get(0)
-            if (
-                1 <= frame_type <= 4
-                and state is not None
-                and state.codec == ("h264" if first & 0xF == 7 else "h265")
-            ):
-                cts = (((data[2] << 16) | (data[3] << 8) | data[4]) ^ 0x800000) - 0x800000
-                return [
-                    VideoSample(
-                        split_length_prefixed(data, state.nal_length_size, 5),
-                        timestamp,
-                        timestamp + cts,
-                        frame_type == 1 or frame_type == 4,
-                    )
-                ]
         return self._video_tag(timestamp, parse_video_tag(data))
 
     def audio(self, timestamp: int, data: bytes) -> list[Frame]:
@@ -258,10 +297,12 @@ class Demuxer:
             # The "silence" message: nothing to decode.
             return []
         # Fast path: raw AAC of a configured track.
-        if data[0] >> 4 == 10 and len(data) >= 2 and data[1] == 1:
-            state = self._audio.get(0)
-            if state is not None and state.codec == "aac":
-                return [AudioSample(data[2:], timestamp)]
+        if self._fast_aac and data[0] & 0xF0 == 0xA0 and len(data) >= 2 and data[1] == 1:
+            sample = _new(AudioSample)
+            _set(sample, "payload", data[2:])
+            _set(sample, "timestamp", timestamp)
+            _set(sample, "track", 0)
+            return [sample]
         return self._audio_tag(timestamp, data[0], parse_audio_tag(data))
 
     def script(self, values: list[Any]) -> list[Frame]:
@@ -283,9 +324,9 @@ class Demuxer:
 
     def tag(self, tag_type: int, timestamp: int, data: bytes) -> list[Frame]:
         """The frames in an FLV tag or RTMP message of type 8, 9 or 18 (others: none)."""
-        if tag_type == TagType.VIDEO:
+        if tag_type == 9:
             return self.video(timestamp, data)
-        if tag_type == TagType.AUDIO:
+        if tag_type == 8:
             return self.audio(timestamp, data)
         if tag_type == TagType.SCRIPT:
             return self.script(amf0.decode(data, limits=self._limits))
@@ -341,6 +382,7 @@ class Demuxer:
         info = _record_info(codec, init) if with_info else None
         config = CodecConfig("video", codec, init, track, info)
         self._video[track] = _Track(config, nal_length_size)
+        self._refresh()
         return [config]
 
     def _video_sample(
@@ -354,11 +396,12 @@ class Demuxer:
                 return frames
             config = CodecConfig("video", codec, None, track)
             state = self._video[track] = _Track(config)
+            self._refresh()
             frames.append(config)
         payload: list[bytes] | bytes = data
         if state.nal_length_size:
             payload = split_length_prefixed(data, state.nal_length_size)
-        frames.append(VideoSample(payload, timestamp, timestamp + cts, keyframe, track))
+        frames.append(_video_sample(payload, timestamp, timestamp + cts, keyframe, track))
         return frames
 
     def _video_metadata(self, track: int, data: bytes) -> list[Frame]:
@@ -411,6 +454,7 @@ class Demuxer:
             return []
         config = CodecConfig("audio", codec, init, track, _record_info(codec, init))
         self._audio[track] = _Track(config)
+        self._refresh()
         return [config]
 
     def _audio_sample(
@@ -429,8 +473,9 @@ class Demuxer:
                 info = mp3_frame_info(data)
             config = CodecConfig("audio", codec, None, track, info)
             self._audio[track] = _Track(config, key=key)
+            self._refresh()
             frames.append(config)
-        frames.append(AudioSample(data, timestamp, track))
+        frames.append(_audio_sample(data, timestamp, track))
         return frames
 
     def _drop(self, media: str, track: int, codec: str) -> None:

@@ -325,8 +325,13 @@ class FlvWriter:
         data = amf0.encode("onMetaData", ECMAArray(values))
         return self._emit(self._tag(TagType.SCRIPT, self._last_timestamp, data))
 
-    def write_tag(self, tag_type: int, timestamp: int, data: bytes) -> bytes:
-        """Append one tag: type (8, 9, 18, ...), timestamp (ms, 0..2**32-1) and body."""
+    def write_tag(
+        self, tag_type: int, timestamp: int, data: bytes, *, filtered: bool = False
+    ) -> bytes:
+        """Append one tag: type (8, 9, 18, ...), timestamp (ms, 0..2**32-1) and body.
+
+        ``filtered`` sets the tag's Filter bit (pre-processed, e.g. encrypted, body).
+        """
         self._check_open()
         if not 0 <= tag_type <= 31:
             raise LocalProtocolError("the FLV tag type is 5 bits")
@@ -339,7 +344,8 @@ class FlvWriter:
             if self._first_timestamp is None:
                 self._first_timestamp = timestamp
             self._last_timestamp = max(self._last_timestamp, timestamp)
-        return self._emit(prefix + self._tag(tag_type, timestamp, data))
+        kind = tag_type | 0x20 if filtered else tag_type
+        return self._emit(prefix + self._tag(kind, timestamp, data))
 
     def write(self, timestamp: int, tag: AnyTag) -> bytes:
         """Append one tag object (what the muxer returns and ``send_tag`` takes)."""

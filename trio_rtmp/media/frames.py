@@ -244,3 +244,29 @@ class Metadata:
 
 #: Anything the demuxer produces.
 Frame = CodecConfig | VideoSample | AudioSample | Metadata
+
+
+# The demuxer builds one sample per frame from values it has already checked; these
+# skip attrs' __init__ and the validation (about half the cost of a sample).
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _video_sample(
+    payload: list[bytes] | bytes, dts: int, pts: int, keyframe: bool, track: int
+) -> VideoSample:
+    sample: VideoSample = _new(VideoSample)
+    _set(sample, "payload", payload)
+    _set(sample, "dts", dts)
+    _set(sample, "pts", pts)
+    _set(sample, "keyframe", keyframe)
+    _set(sample, "track", track)
+    return sample
+
+
+def _audio_sample(payload: bytes, timestamp: int, track: int) -> AudioSample:
+    sample: AudioSample = _new(AudioSample)
+    _set(sample, "payload", payload)
+    _set(sample, "timestamp", timestamp)
+    _set(sample, "track", track)
+    return sample

@@ -201,8 +201,8 @@ class Muxer:
                 if track != 0:
                     raise LocalProtocolError(f"{codec} cannot be carried on track {track}")
                 return None
-            if init is None and codec not in ("h264", "h265"):
-                return None
+            # Every other video codec gets a SequenceStart, empty without a record:
+            # receivers (our demuxer included) wait for it before the first frame.
             if not enhanced:
                 return VideoTag(
                     frame_type=VideoFrameType.KEY,

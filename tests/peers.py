@@ -28,7 +28,11 @@ The pieces, used through the fixtures in ``tests/conftest.py``:
 The helpers are synchronous (threads and blocking waits) so that plain tests stay
 plain; a Trio test that runs our own server in the same loop must not block it, so
 it uses the ``*_async`` variants (:meth:`PeerProcess.wait_async`,
-:meth:`PeerProcess.run_for_async`, :func:`wait_for_listen_async`).  pytest-trio
+:meth:`PeerProcess.run_for_async`, :meth:`PeerProcess.stop_async`,
+:meth:`NginxRtmp.wait_for_publish_async`, :meth:`HookServer.wait_for_async`,
+:func:`wait_for_listen_async`...).  Starting a peer never blocks for long, except
+:meth:`Peers.nginx_rtmp` and :meth:`Peers.ffmpeg_listen_server`, which wait for a
+port that only the peer itself opens.  pytest-trio
 drops the reason of a skip raised inside a Trio test, so let a sync fixture
 (``sample_flv``, ``nginx_rtmp``...) or a sync ``peer_binary`` call in a fixture find
 the peers first.
@@ -384,6 +388,21 @@ class PeerProcess:
                 self.fail(f"did not log {text!r} within {timeout} s")
             time.sleep(_POLL)
 
+    async def wait_for_log_async(
+        self, text: str, *, timeout: float = WAIT, path: Path | None = None
+    ) -> None:
+        """:meth:`wait_for_log` for Trio tests."""
+        import trio
+
+        source = path or self.stderr_path
+        deadline = time.monotonic() + timeout
+        while text not in _read_text(source):
+            if self.popen.poll() is not None and text not in _read_text(source):
+                self.fail(f"exited with {self.returncode} before logging {text!r}")
+            if time.monotonic() > deadline:
+                self.fail(f"did not log {text!r} within {timeout} s")
+            await trio.sleep(_POLL)
+
     def stop(self, *, grace: float = WAIT) -> int | None:
         """Stop it if it still runs: SIGTERM; after 2 s another SIGTERM; SIGKILL at ``grace``.
 
@@ -550,6 +569,18 @@ class NginxRtmp:
     def wait_for_play(self, key: str, *, timeout: float = WAIT) -> None:
         """Wait (bounded) until nginx logged a play command for stream ``key``."""
         self.wait_for_log(f"play: name='{key}'", timeout=timeout)
+
+    async def wait_for_log_async(self, text: str, *, timeout: float = WAIT) -> None:
+        """:meth:`wait_for_log` for Trio tests (our client may be the one to publish)."""
+        await self.process.wait_for_log_async(text, timeout=timeout, path=self.error_log_path)
+
+    async def wait_for_publish_async(self, key: str, *, timeout: float = WAIT) -> None:
+        """:meth:`wait_for_publish` for Trio tests."""
+        await self.wait_for_log_async(f"publish: name='{key}'", timeout=timeout)
+
+    async def wait_for_play_async(self, key: str, *, timeout: float = WAIT) -> None:
+        """:meth:`wait_for_play` for Trio tests."""
+        await self.wait_for_log_async(f"play: name='{key}'", timeout=timeout)
 
     def stop(self) -> int | None:
         """Stop nginx (it is also stopped at teardown)."""
@@ -738,6 +769,24 @@ class HookServer:
                     f"{timeout} s; got {self._requests}"
                 )
             return matching()
+
+    async def wait_for_async(
+        self, call: str, name: str | None = None, *, count: int = 1, timeout: float = WAIT
+    ) -> list[HookRequest]:
+        """:meth:`wait_for` for Trio tests (polls with ``trio.sleep``)."""
+        import trio
+
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [r for r in self.calls(call) if name is None or r.name == name]
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"hook server: {count} x call={call!r} name={name!r} not seen within "
+                    f"{timeout} s; got {self.requests}"
+                )
+            await trio.sleep(_POLL)
 
     def answer(self, request: HookRequest) -> tuple[int, Mapping[str, str]]:
         """The status and extra headers for ``request`` (the rule, or the default rule)."""

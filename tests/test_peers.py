@@ -26,6 +26,7 @@ from peers import (
     compare_packets,
     decode_errors,
     free_port,
+    make_tls_certificate,
     peer_binary,
     port_is_listening,
     probe_packets,
@@ -257,6 +258,16 @@ def test_rtmps_front(peers: Peers, sample_media: SampleCache, tmp_path: Path) ->
     )
     publisher.expect_exit(0)
     nginx.wait_for_publish("secure")
+    # ... and really verifies it: another CA is refused.
+    stranger = make_tls_certificate(tmp_path / "other-ca")
+    refused = peers.ffmpeg_publish(
+        nginx.url("live", "unverified", tls=True),
+        source,
+        realtime=False,
+        extra=["-tls_verify", "1", "-ca_file", str(stranger.ca_path)],
+    )
+    refused.expect_failure()
+    assert "publish: name='unverified'" not in nginx.log()
 
 
 def test_recording_proxy_captures_ffmpeg_and_nginx(
@@ -355,3 +366,22 @@ async def test_async_helpers_keep_the_trio_loop_running(peers: Peers, sample_flv
     )  # fmt: skip
     with trio.fail_after(WAIT):
         assert await endless.run_for_async(0.3) == 255
+
+
+@pytest.fixture
+def hooked_nginx(peers: Peers, http_hook_server: HookServer) -> NginxRtmp:
+    """nginx-rtmp asking the hook server about every publish (made before Trio starts)."""
+    return peers.nginx_rtmp(on_publish=http_hook_server.url("/on_publish"))
+
+
+async def test_async_waits_for_nginx_and_hooks(
+    peers: Peers, hooked_nginx: NginxRtmp, http_hook_server: HookServer, sample_flv: Path
+) -> None:
+    publisher = peers.ffmpeg_publish(hooked_nginx.url("live", "trio"), sample_flv)
+    with trio.fail_after(WAIT):
+        await hooked_nginx.wait_for_publish_async("trio")
+        [request] = await http_hook_server.wait_for_async("publish", "trio")
+        assert request.status == 200
+        await publisher.wait_for_log_async("Output #0")
+        # A realtime publisher of a 4 s file is still running: stop it politely.
+        assert await publisher.stop_async() == 255

@@ -1,0 +1,633 @@
+"""A live relay server, built only on the public server API.
+
+Streams are keyed by app and stream key.  One publisher per stream, any number of
+players; late joiners get the metadata, both sequence headers and the cached GOP
+(from the last keyframe) first.  A slow player never slows the publisher or the
+other players: each player's output is bounded in bytes, and when it is full the
+relay drops that player's non-key video (then its audio) until the next keyframe;
+sequence headers and metadata are never dropped.  A player whose writes stall is
+disconnected by the server (``write_stall_timeout``).
+
+.. code-block:: python
+
+    relay = trio_rtmp.relay.Relay()
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(relay.serve, 1935)
+
+Each message is chunked once (per receiving stream id) and the same bytes go to every
+player: a player costs one non-blocking ``send`` per message, no Python work per
+chunk.  Optional: FLV recording per stream, push of every stream (or some) to
+upstream RTMP URLs with reconnect and backoff, and an auth hook.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import attrs
+import trio
+
+from .core import amf0
+from .core import events as ev
+from .core.amf import ECMAArray
+from .media.flv import TagType, is_audio_sequence_header, video_info
+from .media.flvfile import FlvTag, FlvWriter
+from .server import (
+    PreparedMessage,
+    Reject,
+    RTMPServer,
+    ServerConfig,
+    ServerHandler,
+    ServerSession,
+    serve_rtmp,
+)
+
+__all__ = [
+    "AuthRequest",
+    "Relay",
+    "RelayConfig",
+    "RelayStream",
+    "StreamStatistics",
+]
+
+logger = logging.getLogger(__name__)
+
+# What a relayed message is, for the slow-player policy.
+_HEADER, _KEY, _INTER, _AUDIO = range(4)
+
+
+@attrs.frozen(kw_only=True)
+class AuthRequest:
+    """What the auth hook decides on."""
+
+    #: "publish" or "play".
+    action: str
+    app: str
+    #: The stream key without its query string.
+    stream_key: str
+    #: The query string's parameters (``key?token=abc`` gives ``{"token": "abc"}``),
+    #: with those of the app (``rtmp://host/app?x=1/key``) merged in.
+    query: dict[str, str]
+    #: The client's address.
+    remote_address: Any = None
+
+
+AuthHook = Callable[[AuthRequest], bool | Awaitable[bool]]
+
+
+@attrs.frozen(kw_only=True)
+class RelayConfig:
+    """How the relay behaves."""
+
+    #: A player of a stream that is not live waits for its publisher (and gets
+    #: NetStream.Play.PublishNotify when it starts); else it gets StreamNotFound.
+    wait_for_publisher: bool = True
+    #: The GOP cache is bounded in frames (messages) and bytes; a GOP over either
+    #: limit is not cached (late joiners then start at the next keyframe).
+    gop_cache_frames: int = 1000
+    gop_cache_bytes: int = 16 * 1024 * 1024
+    #: Output bytes a player may have queued before the relay drops for it.
+    player_queue_bytes: int = 1024 * 1024
+    #: Record every stream as FLV under this folder (``app/key-YYYYmmdd-HHMMSS.flv``).
+    record_dir: str | None = None
+    #: Push every stream to these upstream URLs (``rtmp://host/app``: the stream key
+    #: is appended), reconnecting with backoff while the stream is live.
+    push: tuple[str, ...] = ()
+    #: Which streams to push, by ``(app, stream_key)``; all when ``None``.
+    push_filter: Callable[[str, str], bool] | None = None
+    #: Decides publish and play requests; may be async.  Refused requests get
+    #: NetStream.Publish.BadName / NetStream.Play.Failed.
+    auth: AuthHook | None = None
+    #: Applications clients may connect to; any when ``None``.
+    apps: frozenset[str] | None = None
+    #: Messages waiting for the recorder or a pusher (each) before dropping.
+    forward_buffer: int = 2048
+
+
+@attrs.frozen(kw_only=True)
+class StreamStatistics:
+    """One relayed stream's counters (``Relay.statistics()``)."""
+
+    app: str
+    stream_key: str
+    live: bool
+    players: int
+    #: Incoming bitrate (bits/s) and video frame rate over the last few seconds.
+    bitrate: float
+    fps: float
+    #: Messages received from publishers, and bytes of them.
+    messages: int
+    bytes: int
+    #: Messages dropped for slow players (summed over players).
+    dropped: int
+    #: Seconds since the current publisher started (0 when not live).
+    uptime: float
+
+
+class _Player:
+    """One playing client of a stream."""
+
+    __slots__ = ("dropped", "dropping", "session", "stream_id")
+
+    def __init__(self, session: ServerSession, stream_id: int) -> None:
+        self.session = session
+        self.stream_id = stream_id
+        # Dropping non-key video until the next keyframe that fits.
+        self.dropping = False
+        self.dropped = 0
+
+
+class _Meter:
+    """Bitrate and frame rate over a sliding window of one-second buckets."""
+
+    def __init__(self) -> None:
+        self._buckets: collections.deque[tuple[float, int, int]] = collections.deque(maxlen=5)
+        self._start = time.monotonic()
+        self._bytes = 0
+        self._frames = 0
+
+    def add(self, size: int, frame: bool) -> None:
+        now = time.monotonic()
+        if now - self._start >= 1.0:
+            self._buckets.append((now - self._start, self._bytes, self._frames))
+            self._start = now
+            self._bytes = 0
+            self._frames = 0
+        self._bytes += size
+        self._frames += frame
+
+    def rates(self) -> tuple[float, float]:
+        seconds = sum(b[0] for b in self._buckets) + (time.monotonic() - self._start)
+        if seconds <= 0:
+            return 0.0, 0.0
+        size = sum(b[1] for b in self._buckets) + self._bytes
+        frames = sum(b[2] for b in self._buckets) + self._frames
+        return size * 8 / seconds, frames / seconds
+
+
+class RelayStream:
+    """A stream of the relay: its publisher, players and caches."""
+
+    def __init__(self, relay: Relay, app: str, stream_key: str) -> None:
+        self.relay = relay
+        self.app = app
+        self.stream_key = stream_key
+        self.publisher: tuple[ServerSession, int] | None = None
+        self.players: dict[tuple[ServerSession, int], _Player] = {}
+        self._player_list: list[_Player] = []
+        self.metadata: PreparedMessage | None = None
+        self.video_header: PreparedMessage | None = None
+        self.audio_header: PreparedMessage | None = None
+        self._gop: list[PreparedMessage] = []
+        self._gop_bytes = 0
+        self._gop_valid = False
+        self._meter = _Meter()
+        self.messages = 0
+        self.bytes = 0
+        self._dropped_gone = 0
+        self._live_since = 0.0
+        self._forwards: list[trio.MemorySendChannel[FlvTag]] = []
+
+    @property
+    def live(self) -> bool:
+        """Whether a publisher is sending."""
+        return self.publisher is not None
+
+    def statistics(self) -> StreamStatistics:
+        """This stream's counters."""
+        bitrate, fps = self._meter.rates() if self.live else (0.0, 0.0)
+        return StreamStatistics(
+            app=self.app,
+            stream_key=self.stream_key,
+            live=self.live,
+            players=len(self.players),
+            bitrate=bitrate,
+            fps=fps,
+            messages=self.messages,
+            bytes=self.bytes,
+            dropped=self._dropped_gone + sum(p.dropped for p in self._player_list),
+            uptime=trio.current_time() - self._live_since if self.live else 0.0,
+        )
+
+    # -- publisher side -------------------------------------------------------
+
+    def start(self, session: ServerSession, stream_id: int) -> None:
+        self.publisher = (session, stream_id)
+        self._live_since = trio.current_time()
+        self._meter = _Meter()
+        for player in self._player_list:
+            player.dropping = False
+            player.session.notify_publish(player.stream_id)
+        self._forwards = self.relay._start_forwards(self)
+
+    def stop(self) -> None:
+        self.publisher = None
+        for player in self._player_list:
+            if not player.session.closed:
+                player.session.notify_unpublish(player.stream_id)
+        # The next publisher may send other codecs: forget everything cached.
+        self.metadata = self.video_header = self.audio_header = None
+        self._gop = []
+        self._gop_bytes = 0
+        self._gop_valid = False
+        for channel in self._forwards:
+            channel.close()
+        self._forwards = []
+        self.relay._forget_if_unused(self)
+
+    def set_metadata(self, metadata: dict[str, Any], timestamp: int = 0) -> None:
+        body = amf0.encode("onMetaData", ECMAArray(metadata))
+        self.metadata = PreparedMessage(18, timestamp, body)
+        self._fan_out(self.metadata, _HEADER)
+        self._forward(FlvTag(18, timestamp, body))
+
+    def publish(self, tag: FlvTag) -> None:
+        """Relay one message of the publisher (the hot path)."""
+        body = tag.data
+        size = len(body)
+        self.messages += 1
+        self.bytes += size
+        message = PreparedMessage(tag.tag_type, tag.timestamp, body)
+        if tag.tag_type == 9:
+            key, header = video_info(body)
+            self._meter.add(size, not header)
+            if header:
+                self.video_header = message
+                kind = _HEADER
+            elif key:
+                self._gop = [message]
+                self._gop_bytes = size
+                self._gop_valid = True
+                kind = _KEY
+            else:
+                kind = _INTER
+                self._cache(message, size)
+        else:
+            self._meter.add(size, False)
+            if is_audio_sequence_header(body):
+                self.audio_header = message
+                kind = _HEADER
+            else:
+                kind = _AUDIO
+                self._cache(message, size)
+        self._fan_out(message, kind)
+        if self._forwards:
+            self._forward(tag)
+
+    def _cache(self, message: PreparedMessage, size: int) -> None:
+        if not self._gop_valid:
+            return
+        config = self.relay.config
+        if (
+            len(self._gop) >= config.gop_cache_frames
+            or self._gop_bytes + size > config.gop_cache_bytes
+        ):
+            # Over the limits: no GOP for late joiners until the next keyframe.
+            self._gop = []
+            self._gop_bytes = 0
+            self._gop_valid = False
+            return
+        self._gop.append(message)
+        self._gop_bytes += size
+
+    def _fan_out(self, message: PreparedMessage, kind: int) -> None:
+        limit = self.relay.config.player_queue_bytes
+        for player in self._player_list:
+            session = player.session
+            if kind != _HEADER:
+                queued = session.queued_bytes
+                if kind == _KEY:
+                    if queued >= limit:
+                        player.dropping = True
+                        player.dropped += 1
+                        continue
+                    player.dropping = False
+                elif kind == _INTER:
+                    if player.dropping or queued >= limit:
+                        player.dropping = True
+                        player.dropped += 1
+                        continue
+                elif queued >= limit:
+                    player.dropped += 1
+                    continue
+            session.write_prepared(player.stream_id, message)
+
+    def _forward(self, tag: FlvTag) -> None:
+        for channel in self._forwards:
+            try:
+                channel.send_nowait(tag)
+            except trio.WouldBlock:
+                logger.warning(
+                    "relay %s/%s: a recorder or pusher is behind; dropped a message",
+                    self.app,
+                    self.stream_key,
+                )
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+
+    def snapshot(self) -> list[FlvTag]:
+        """What a new consumer needs first: metadata, sequence headers, the GOP."""
+        return [FlvTag(m.type_id, m.timestamp, m.payload) for m in self._start_messages()]
+
+    def _start_messages(self) -> list[PreparedMessage]:
+        first = [m for m in (self.metadata, self.video_header, self.audio_header) if m]
+        return first + (self._gop if self._gop_valid else [])
+
+    # -- player side ----------------------------------------------------------
+
+    def add_player(self, session: ServerSession, stream_id: int) -> None:
+        player = _Player(session, stream_id)
+        self.players[session, stream_id] = player
+        self._player_list = list(self.players.values())
+
+    def start_player(self, session: ServerSession, stream_id: int) -> None:
+        """Send a player that just started what it needs to begin decoding."""
+        if not self.live:
+            return
+        for message in self._start_messages():
+            session.write_prepared(stream_id, message)
+
+    def remove_player(self, session: ServerSession, stream_id: int) -> None:
+        player = self.players.pop((session, stream_id), None)
+        if player is not None:
+            self._dropped_gone += player.dropped
+            self._player_list = list(self.players.values())
+        self.relay._forget_if_unused(self)
+
+
+def _split_name(name: str) -> tuple[str, dict[str, str]]:
+    key, _, query = name.partition("?")
+    return key, dict(parse_qsl(query, keep_blank_values=True))
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _safe(name: str) -> str:
+    """A stream or app name made safe for a file name (no separators, no '..')."""
+    cleaned = _UNSAFE.sub("_", name)[:100].lstrip(".")
+    return cleaned or "_"
+
+
+class _RelayHandler(ServerHandler):
+    """The per-connection handler of a :class:`Relay`."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self._app = ""
+        self._app_query: dict[str, str] = {}
+        # stream id -> the stream it publishes or plays
+        self._publishing: dict[int, RelayStream] = {}
+        self._playing: dict[int, RelayStream] = {}
+
+    async def on_connect(self, request: ev.ConnectRequest) -> None:
+        app, query = _split_name(request.app)
+        app = app.rstrip("/")
+        allowed = self.relay.config.apps
+        if allowed is not None and app not in allowed:
+            raise Reject(f"No application {app!r}.", code="NetConnection.Connect.InvalidApp")
+        self._app = app
+        self._app_query = query
+
+    async def _authorize(self, action: str, key: str, query: dict[str, str]) -> None:
+        hook = self.relay.config.auth
+        if hook is None:
+            return
+        request = AuthRequest(
+            action=action,
+            app=self._app,
+            stream_key=key,
+            query={**self._app_query, **query},
+            remote_address=self.session.remote_address,
+        )
+        verdict = hook(request)
+        if inspect.isawaitable(verdict):
+            verdict = await verdict
+        if not verdict:
+            code = "NetStream.Publish.BadName" if action == "publish" else "NetStream.Play.Failed"
+            raise Reject(f"Not allowed to {action} {key!r}.", code=code)
+
+    async def on_publish(self, request: ev.PublishRequest) -> None:
+        key, query = _split_name(request.stream_key)
+        await self._authorize("publish", key, query)
+        stream = self.relay._stream(self._app, key)
+        if stream.live:
+            raise Reject(f"{key} is already being published.", code="NetStream.Publish.BadName")
+        stream.start(self.session, request.stream_id)
+        self._publishing[request.stream_id] = stream
+
+    async def on_play(self, request: ev.PlayRequest) -> None:
+        key, query = _split_name(request.stream_key)
+        await self._authorize("play", key, query)
+        existing = self.relay.streams.get((self._app, key))
+        if not self.relay.config.wait_for_publisher and (existing is None or not existing.live):
+            raise Reject(f"No stream {key!r}.", code="NetStream.Play.StreamNotFound")
+        self._playing[request.stream_id] = self.relay._stream(self._app, key)
+
+    async def on_play_started(self, request: ev.PlayRequest) -> None:
+        # Join the fan-out only now, right after NetStream.Play.Start, with the cached
+        # start of the stream first (no checkpoint between the two).
+        stream = self._playing.get(request.stream_id)
+        if stream is not None:
+            stream.start_player(self.session, request.stream_id)
+            stream.add_player(self.session, request.stream_id)
+
+    async def on_metadata(self, stream_id: int, metadata: dict[str, Any]) -> None:
+        stream = self._publishing.get(stream_id)
+        if stream is not None:
+            stream.set_metadata(metadata)
+
+    async def on_video(self, stream_id: int, data: Any) -> None:
+        stream = self._publishing.get(stream_id)
+        if stream is not None:
+            stream.publish(data)
+
+    on_audio = on_video
+
+    async def on_delete_stream(self, stream_id: int) -> None:
+        stream = self._publishing.pop(stream_id, None)
+        if stream is not None and stream.publisher == (self.session, stream_id):
+            stream.stop()
+        stream = self._playing.pop(stream_id, None)
+        if stream is not None:
+            stream.remove_player(self.session, stream_id)
+
+    async def on_disconnect(self) -> None:
+        for stream_id in list(self._publishing) + list(self._playing):
+            await self.on_delete_stream(stream_id)
+
+
+class Relay:
+    """A live relay: publish ``rtmp://host/app/key``, play the same URL.
+
+    Use :meth:`serve` to run it (it also runs the recorders and pushers), or pass
+    :meth:`handler` to :func:`~trio_rtmp.server.serve_rtmp` with ``demux=False`` and
+    call :meth:`attach` with a nursery for the background tasks.
+    """
+
+    def __init__(self, config: RelayConfig | None = None) -> None:
+        self.config = config or RelayConfig()
+        self.streams: dict[tuple[str, str], RelayStream] = {}
+        self.server: RTMPServer | None = None
+        self._nursery: trio.Nursery | None = None
+
+    def handler(self) -> ServerHandler:
+        """A handler for one connection (pass this method as the handler factory)."""
+        return _RelayHandler(self)
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Run recorders and pushers in ``nursery``."""
+        self._nursery = nursery
+
+    def statistics(self) -> list[StreamStatistics]:
+        """Every stream's counters."""
+        return [stream.statistics() for stream in self.streams.values()]
+
+    async def serve(
+        self,
+        port: int = 1935,
+        *,
+        host: str | None = None,
+        server_config: ServerConfig | None = None,
+        ssl_context: Any = None,
+        task_status: trio.TaskStatus[RTMPServer] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve the relay on ``port``; ``task_status.started(server)``."""
+        async with trio.open_nursery() as nursery:
+            self.attach(nursery)
+            server: RTMPServer = await nursery.start(
+                _serve_with_config,
+                self.handler,
+                port,
+                host,
+                server_config,
+                ssl_context,
+            )
+            self.server = server
+            task_status.started(server)
+
+    # -- internals ------------------------------------------------------------
+
+    def _stream(self, app: str, key: str) -> RelayStream:
+        stream = self.streams.get((app, key))
+        if stream is None:
+            stream = self.streams[app, key] = RelayStream(self, app, key)
+        return stream
+
+    def _forget_if_unused(self, stream: RelayStream) -> None:
+        if not stream.live and not stream.players:
+            self.streams.pop((stream.app, stream.stream_key), None)
+
+    def _start_forwards(self, stream: RelayStream) -> list[trio.MemorySendChannel[FlvTag]]:
+        nursery = self._nursery
+        config = self.config
+        if nursery is None:
+            return []
+        channels = []
+        if config.record_dir is not None:
+            send, receive = trio.open_memory_channel[FlvTag](config.forward_buffer)
+            nursery.start_soon(
+                _record, Path(config.record_dir), stream.app, stream.stream_key, receive
+            )
+            channels.append(send)
+        if config.push and (
+            config.push_filter is None or config.push_filter(stream.app, stream.stream_key)
+        ):
+            for url in config.push:
+                send, receive = trio.open_memory_channel[FlvTag](config.forward_buffer)
+                nursery.start_soon(_push, url, stream, receive)
+                channels.append(send)
+        return channels
+
+
+async def _serve_with_config(
+    handler: Callable[[], ServerHandler],
+    port: int,
+    host: str | None,
+    config: ServerConfig | None,
+    ssl_context: Any,
+    task_status: trio.TaskStatus[RTMPServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    await serve_rtmp(
+        handler,
+        port,
+        host=host,
+        demux=False,
+        config=config,
+        ssl_context=ssl_context,
+        task_status=task_status,
+    )
+
+
+async def _record(
+    folder: Path, app: str, key: str, receive: trio.MemoryReceiveChannel[FlvTag]
+) -> None:
+    """Write one publishing session of a stream to an FLV file."""
+    directory = folder / _safe(app)
+    path = directory / f"{_safe(key)}-{time.strftime('%Y%m%d-%H%M%S')}.flv"
+    writer = FlvWriter(seekable=True)
+    try:
+        await trio.Path(directory).mkdir(parents=True, exist_ok=True)
+        async with await trio.open_file(path, "wb") as file:
+            async with receive:
+                async for tag in receive:
+                    if tag.tag_type == TagType.SCRIPT:
+                        values = amf0.decode(tag.data)
+                        if (
+                            values[:1] == ["onMetaData"]
+                            and len(values) > 1
+                            and isinstance(values[1], dict)
+                        ):
+                            await file.write(writer.write_metadata(values[1]))
+                        continue
+                    await file.write(writer.write_tag(tag.tag_type, tag.timestamp, tag.data))
+            tail, patches = writer.finish()
+            await file.write(tail)
+            for offset, data in patches:
+                await file.seek(offset)
+                await file.write(data)
+        logger.info("recorded %s", path)
+    except OSError as exc:
+        logger.error("recording %s failed: %s", path, exc)  # noqa: TRY400 (no traceback)
+
+
+async def _push(url: str, stream: RelayStream, receive: trio.MemoryReceiveChannel[FlvTag]) -> None:
+    """Publish a stream to an upstream server while it is live, reconnecting with backoff."""
+    from .client import open_client
+    from .core.errors import RTMPError
+
+    target = f"{url.rstrip('/')}/{stream.stream_key}"
+    backoff = 1.0
+    async with receive:
+        while stream.live:
+            try:
+                async with open_client(target) as client:
+                    await client.publish()
+                    backoff = 1.0
+                    logger.info("pushing %s/%s to %s", stream.app, stream.stream_key, url)
+                    for tag in stream.snapshot():
+                        await client.send_tag(tag.timestamp, tag)
+                    async for tag in receive:
+                        await client.send_tag(tag.timestamp, tag)
+                    return
+            except (RTMPError, OSError) as exc:
+                logger.warning("push of %s to %s failed: %s", stream.stream_key, url, exc)
+            # Drain what piled up while disconnected; the next session starts from
+            # the cached GOP anyway.
+            with trio.move_on_after(backoff):
+                while stream.live:
+                    try:
+                        receive.receive_nowait()
+                    except trio.WouldBlock:
+                        await trio.sleep(0.1)
+                    except trio.EndOfChannel:
+                        return
+            backoff = min(backoff * 2, 30.0)

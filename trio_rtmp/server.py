@@ -1,0 +1,848 @@
+"""The RTMP server for Trio: ``serve_rtmp``, ``ServerHandler`` and ``ServerSession``.
+
+The Trio side of ExRTMP's ``ExRTMP.Server`` and its ``Server.Handler`` callbacks,
+driven entirely by the sans-IO :class:`~trio_rtmp.core.connection.ServerConnection`.
+
+.. code-block:: python
+
+    class Handler(trio_rtmp.ServerHandler):
+        async def on_publish(self, request):
+            if request.stream_key != "secret":
+                raise trio_rtmp.Reject("wrong key")
+
+        async def on_video(self, stream_id, frame):
+            print(frame)
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(trio_rtmp.serve_rtmp, Handler, 1935)
+
+One session per connection: a task reads the connection, feeds the core, and calls the
+handler's callbacks in order.  What the server sends goes through one output path per
+session: a plain, non-blocking ``send`` straight away when nothing is waiting (no task
+switch, no copy), else a bounded queue that a writer task drains with one write for
+everything queued.  A write that makes no progress for ``write_stall_timeout`` closes
+the session.  A misbehaving connection costs only its own session.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import trio
+
+from .core import events as ev
+from .core._state import ConnectionState, StreamState
+from .core.amf import ECMAArray
+from .core.chunks import encode_message
+from .core.connection import ConnectionConfig, ServerConnection
+from .core.errors import LocalProtocolError, ProtocolError
+from .media.demux import Demuxer
+from .media.flv import TagType
+from .media.flvfile import FlvTag
+from .media.frames import Frame
+from .media.mux import Muxer
+
+__all__ = [
+    "PreparedMessage",
+    "RTMPServer",
+    "Reject",
+    "ServerConfig",
+    "ServerHandler",
+    "ServerSession",
+    "ServerStatistics",
+    "SessionStatistics",
+    "serve_rtmp",
+]
+
+logger = logging.getLogger(__name__)
+
+_READ_SIZE = 65536
+# Chunk streams for prepared (shared) messages: the session's own chunk writer never
+# uses them, so their fmt 0 headers cannot upset its header compression.
+_PREPARED_CHUNK_STREAMS = {8: 7, 9: 8, 18: 9}
+_ENDED = frozenset({ConnectionState.CLOSED, ConnectionState.ERROR})
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{attribute.name} must be positive, not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ServerConfig:
+    """Limits and timeouts of a server, per connection unless said otherwise."""
+
+    #: The protocol core's configuration (limits such as the maximum message size,
+    #: chunk size, window sizes, maximum message streams per connection).
+    connection: ConnectionConfig = attrs.field(factory=ConnectionConfig)
+    #: The handshake and ``connect`` must be done within this many seconds.
+    handshake_timeout: float = attrs.field(default=10.0, validator=_positive)
+    #: Close a connection that has neither sent nor received anything this long.
+    idle_timeout: float = attrs.field(default=60.0, validator=_positive)
+    #: Close a connection whose pending output has made no progress this long.
+    write_stall_timeout: float = attrs.field(default=10.0, validator=_positive)
+    #: Send a PingRequest after this many seconds without input (``None``: never).
+    ping_interval: float | None = attrs.field(default=30.0, validator=_positive)
+    #: Most connections at once, server-wide; more are refused (after the handshake,
+    #: with NetConnection.Connect.Rejected).
+    max_connections: int = attrs.field(default=1000, validator=_positive)
+    #: Output bytes a session may hold before ``await session.send_*`` waits.
+    max_queued_bytes: int = attrs.field(default=4 * 1024 * 1024, validator=_positive)
+    #: Frames (or tags) waiting for a slow handler, per publishing stream.
+    handler_buffer: int = attrs.field(default=256, validator=_positive)
+
+
+class Reject(Exception):
+    """Raise from a handler callback to refuse (connect, publish or play).
+
+    ``reason`` goes to the client as the status description; ``code`` overrides the
+    status code (NetConnection.Connect.Rejected, NetStream.Publish.BadName and
+    NetStream.Play.StreamNotFound by default).
+    """
+
+    def __init__(self, reason: str = "refused", *, code: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class ServerHandler:
+    """Callbacks for one connection; subclass and override what you need.
+
+    The server makes one handler per connection with ``handler_factory()`` and sets
+    :attr:`session` before calling anything.  Every callback is optional.  Raising
+    :class:`Reject` from ``on_connect``, ``on_publish`` or ``on_play`` refuses the
+    request; returning accepts it.  Any other exception closes the connection (and is
+    logged).
+    """
+
+    #: The connection this handler serves.
+    session: ServerSession
+
+    async def on_connect(self, request: ev.ConnectRequest) -> None:
+        """A client connects to ``request.app``."""
+
+    async def on_publish(self, request: ev.PublishRequest) -> None:
+        """The client wants to publish ``request.stream_key`` on ``request.stream_id``."""
+
+    async def on_play(self, request: ev.PlayRequest) -> None:
+        """The client wants to play ``request.stream_key`` on ``request.stream_id``.
+
+        Return to accept (then :meth:`on_play_started` is called, and media may be
+        sent with the session's ``send_*`` methods), raise :class:`Reject` to refuse.
+        """
+
+    async def on_play_started(self, request: ev.PlayRequest) -> None:
+        """The play was accepted (NetStream.Play.Start is on its way): send the first
+        media here, e.g. a relay's cached sequence headers and GOP."""
+
+    async def on_delete_stream(self, stream_id: int) -> None:
+        """A publishing or playing stream ended (deleteStream, closeStream, FCUnpublish,
+        or the connection went away)."""
+
+    async def on_metadata(self, stream_id: int, metadata: dict[str, Any]) -> None:
+        """A publisher sent ``onMetaData`` (via ``@setDataFrame``)."""
+
+    async def on_video(self, stream_id: int, data: Frame | FlvTag) -> None:
+        """Video from a publisher: frames when the server demuxes, else raw tags."""
+
+    async def on_audio(self, stream_id: int, data: Frame | FlvTag) -> None:
+        """Audio from a publisher: frames when the server demuxes, else raw tags."""
+
+    async def on_data(self, stream_id: int, event: ev.DataReceived) -> None:
+        """Any other data message from a publisher (``onTextData``, ``onCuePoint``...)."""
+
+    async def on_command(self, event: ev.CommandReceived) -> None:
+        """A command the server does not handle itself; answer with
+        ``session.connection.send_result(...)`` if it expects an answer."""
+
+    async def on_disconnect(self) -> None:
+        """The connection is gone (called once, last)."""
+
+
+class PreparedMessage:
+    """A message chunked once and shared by many sessions (what a relay fans out).
+
+    The chunk bytes depend only on the receiving message stream id (and the chunk size,
+    which is the same for every session of a server), so they are made once per stream
+    id and cached.
+    """
+
+    __slots__ = ("_cache", "payload", "timestamp", "type_id")
+
+    def __init__(self, type_id: int, timestamp: int, payload: bytes) -> None:
+        if type_id not in _PREPARED_CHUNK_STREAMS:
+            raise LocalProtocolError("only audio, video and data messages can be prepared")
+        self.type_id = type_id
+        self.timestamp = timestamp & 0xFFFFFFFF
+        self.payload = payload
+        self._cache: dict[tuple[int, int], bytes] = {}
+
+    def chunks(self, message_stream_id: int, chunk_size: int) -> bytes:
+        """The chunk bytes for a receiver using ``message_stream_id`` and ``chunk_size``."""
+        key = (message_stream_id, chunk_size)
+        data = self._cache.get(key)
+        if data is None:
+            data = self._cache[key] = encode_message(
+                _PREPARED_CHUNK_STREAMS[self.type_id],
+                self.type_id,
+                self.timestamp,
+                message_stream_id,
+                self.payload,
+                chunk_size,
+            )
+        return data
+
+    def __len__(self) -> int:
+        return len(self.payload)
+
+
+@attrs.frozen(kw_only=True)
+class SessionStatistics:
+    """Counters of one session (``ServerSession.statistics()``)."""
+
+    bytes_received: int
+    bytes_sent: int
+    #: Audio/video messages received from a publisher and sent to a player.
+    messages_received: int
+    messages_sent: int
+    #: Output bytes waiting (the slow-player queue).
+    queued_bytes: int
+    #: Messages dropped for this player by its relay.
+    dropped: int
+    duration: float
+    bitrate_in: float
+    bitrate_out: float
+
+
+class _Output:
+    """One session's output: direct non-blocking sends when idle, else a queue."""
+
+    def __init__(self, session: ServerSession, stream: trio.abc.Stream) -> None:
+        self._session = session
+        self._stream = stream
+        self._raw: socket.socket | None = None
+        if isinstance(stream, trio.SocketStream):
+            try:
+                # The same file descriptor as Trio's socket (already non-blocking),
+                # used only while no write of Trio's is in progress.  detach() frees
+                # it without closing the descriptor.
+                self._raw = socket.socket(fileno=stream.socket.fileno())
+                self._raw.setblocking(False)
+            except OSError:  # pragma: no cover - not a socket we can share
+                self._raw = None
+        self._queue: collections.deque[bytes] = collections.deque()
+        self.queued = 0
+        self.sent = 0
+        self._writing = False
+        self._wakeup = trio.Event()
+        self._drained = trio.Event()
+        self._drained.set()
+        self.failed: BaseException | None = None
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` (never blocks).  Sent straight away when nothing is waiting."""
+        if not data or self.failed is not None:
+            return
+        if not self._writing and self._raw is not None:
+            try:
+                sent = self._raw.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                self._fail(exc)
+                return
+            self.sent += sent
+            if sent == len(data):
+                return
+            data = data[sent:]
+        self._queue.append(data)
+        self.queued += len(data)
+        if not self._writing:
+            self._writing = True
+            self._drained = trio.Event()
+            self._wakeup.set()
+
+    async def wait_room(self, limit: int) -> None:
+        """Wait until fewer than ``limit`` bytes are queued."""
+        while self.queued >= limit and self.failed is None:
+            await self._drained.wait()
+
+    async def drain(self) -> None:
+        """Wait until everything queued is sent."""
+        while self._writing and self.failed is None:
+            await self._drained.wait()
+
+    async def run(self, stall_timeout: float) -> None:
+        """The writer task: drain the queue, one write for everything in it."""
+        queue = self._queue
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            while queue:
+                data = queue[0] if len(queue) == 1 else b"".join(queue)
+                count = len(queue)
+                with trio.move_on_after(stall_timeout) as scope:
+                    try:
+                        await self._stream.send_all(data)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                        self._fail(exc)
+                        return
+                if scope.cancelled_caught:
+                    self._fail(TimeoutError(f"no write progress for {stall_timeout} s"))
+                    return
+                for _ in range(count):
+                    queue.popleft()
+                self.queued -= len(data)
+                self.sent += len(data)
+                self._drained.set()
+                self._drained = trio.Event()
+            self._writing = False
+            self._drained.set()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.failed is None:
+            self.failed = exc
+            self._queue.clear()
+            self.queued = 0
+            self._drained.set()
+            self._session._output_failed(exc)
+
+    def release(self) -> None:
+        """Give up the shared descriptor without closing it."""
+        if self._raw is not None:
+            self._raw.detach()
+            self._raw = None
+
+
+class ServerSession:
+    """One client connection, as seen by its :class:`ServerHandler`.
+
+    Send media to a playing client with :meth:`send_video`, :meth:`send_audio`,
+    :meth:`send_metadata`, :meth:`send_tag` or :meth:`send_frame` (each waits while
+    more than ``max_queued_bytes`` are queued for a slow client), and :meth:`aclose`
+    the connection.
+    """
+
+    def __init__(
+        self,
+        server: RTMPServer,
+        stream: trio.abc.Stream,
+        handler: ServerHandler,
+        *,
+        refuse: str | None = None,
+    ) -> None:
+        self._server = server
+        self._config = server.config
+        self._stream = stream
+        self._handler = handler
+        self._refuse = refuse
+        self._conn = ServerConnection(
+            random=os.urandom(1528),
+            time=int(trio.current_time() * 1000) & 0xFFFFFFFF,
+            config=self._config.connection,
+        )
+        self._output = _Output(self, stream)
+        self._cancel = trio.CancelScope()
+        self._started_at = trio.current_time()
+        self._last_activity = self._started_at
+        self._bytes_received = 0
+        self._messages_received = 0
+        self._messages_sent = 0
+        self._demuxers: dict[int, Demuxer] = {}
+        self._muxers: dict[int, Muxer] = {}
+        self._active: set[int] = set()
+        self._closed = False
+        self.dropped = 0
+        #: The ``connect`` request, once it came.
+        self.connect_request: ev.ConnectRequest | None = None
+        #: Stream keys of the streams publishing or playing, by stream id.
+        self.stream_keys: dict[int, str] = {}
+        #: The peer's address.
+        self.remote_address: Any = _peer_address(stream)
+        #: Free for the application (e.g. a relay's per-session state).
+        self.context: dict[str, Any] = {}
+
+    # -- what handlers use ------------------------------------------------------
+
+    @property
+    def server(self) -> RTMPServer:
+        """The server this session belongs to."""
+        return self._server
+
+    @property
+    def connection(self) -> ServerConnection:
+        """The sans-IO connection underneath (for ``send_result``, state...)."""
+        return self._conn
+
+    @property
+    def app(self) -> str:
+        """The application the client connected to."""
+        return self._conn.app
+
+    @property
+    def chunk_size(self) -> int:
+        """The chunk size this session writes with."""
+        return self._conn.chunk_size
+
+    @property
+    def queued_bytes(self) -> int:
+        """Output bytes waiting for a slow client."""
+        return self._output.queued
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session has ended."""
+        return self._closed
+
+    def statistics(self) -> SessionStatistics:
+        """Bytes, messages, queue and bitrates of this session."""
+        duration = max(trio.current_time() - self._started_at, 1e-9)
+        sent = self._output.sent
+        return SessionStatistics(
+            bytes_received=self._bytes_received,
+            bytes_sent=sent,
+            messages_received=self._messages_received,
+            messages_sent=self._messages_sent,
+            queued_bytes=self._output.queued,
+            dropped=self.dropped,
+            duration=duration,
+            bitrate_in=self._bytes_received * 8 / duration,
+            bitrate_out=sent * 8 / duration,
+        )
+
+    async def send_video(self, stream_id: int, timestamp: int, data: bytes) -> None:
+        """Send a video tag body to a playing client."""
+        await self._room()
+        self._conn.send_video(stream_id, timestamp & 0xFFFFFFFF, data)
+        self._messages_sent += 1
+        self._flush()
+
+    async def send_audio(self, stream_id: int, timestamp: int, data: bytes) -> None:
+        """Send an audio tag body to a playing client."""
+        await self._room()
+        self._conn.send_audio(stream_id, timestamp & 0xFFFFFFFF, data)
+        self._messages_sent += 1
+        self._flush()
+
+    async def send_metadata(
+        self, stream_id: int, metadata: dict[str, Any], timestamp: int = 0
+    ) -> None:
+        """Send ``onMetaData`` to a playing client."""
+        await self._room()
+        self._conn.send_metadata(stream_id, ECMAArray(metadata), timestamp)
+        self._flush()
+
+    async def send_tag(self, stream_id: int, timestamp: int, tag: Any) -> None:
+        """Send an FLV tag object (or a raw ``FlvTag``) to a playing client."""
+        if isinstance(tag, FlvTag):
+            tag_type, body = tag.tag_type, tag.data
+        else:
+            tag_type, body = tag.tag_type, tag.to_bytes()
+        if tag_type == TagType.VIDEO:
+            await self.send_video(stream_id, timestamp, body)
+        elif tag_type == TagType.AUDIO:
+            await self.send_audio(stream_id, timestamp, body)
+        elif tag_type == TagType.SCRIPT:
+            from .core import amf0
+
+            await self._room()
+            values = tuple(amf0.decode(body, limits=self._config.connection.limits))
+            self._conn.send_data(stream_id, values, timestamp)
+            self._flush()
+        else:
+            raise LocalProtocolError(f"cannot send an FLV tag of type {tag_type}")
+
+    async def send_frame(self, stream_id: int, frame: Frame) -> None:
+        """Send a frame (CodecConfig, VideoSample, AudioSample, Metadata), muxed to tags."""
+        muxer = self._muxers.get(stream_id)
+        if muxer is None:
+            muxer = self._muxers[stream_id] = Muxer()
+        for timestamp, tag in muxer.mux(frame):
+            await self.send_tag(stream_id, timestamp, tag)
+
+    def write_prepared(self, stream_id: int, message: PreparedMessage) -> None:
+        """Queue a shared message for a playing client; never blocks, never drops.
+
+        The relay's fast path: the bytes are chunked once for every session.  The
+        caller decides what to drop by looking at :attr:`queued_bytes`.
+        """
+        self._output.write(message.chunks(stream_id, self._conn.chunk_size))
+        self._messages_sent += 1
+
+    def notify_publish(self, stream_id: int) -> None:
+        """Tell a waiting player a publisher started (NetStream.Play.PublishNotify)."""
+        self._conn.notify_publish(stream_id)
+        self._flush()
+
+    def notify_unpublish(self, stream_id: int) -> None:
+        """Tell a player its publisher left (UnpublishNotify and StreamEOF)."""
+        self._conn.notify_unpublish(stream_id)
+        self._flush()
+
+    def stop_play(self, stream_id: int, description: str = "Stopped playing.") -> None:
+        """End a play (StreamEOF and NetStream.Play.Stop)."""
+        self._conn.stop_play(stream_id, description)
+        self._flush()
+
+    def request_reconnect(self, tc_url: str | None = None, description: str = "") -> None:
+        """Ask the client to reconnect (Enhanced RTMP ReconnectRequest)."""
+        self._conn.request_reconnect(tc_url, description)
+        self._flush()
+
+    def close(self) -> None:
+        """End the session (the connection closes as soon as possible)."""
+        self._cancel.cancel()
+
+    async def aclose(self) -> None:
+        """Send what is queued (briefly), then close the connection."""
+        with trio.move_on_after(1.0):
+            await self._output.drain()
+        self.close()
+
+    # -- internals ----------------------------------------------------------
+
+    async def _room(self) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("the session is closed")
+        await self._output.wait_room(self._config.max_queued_bytes)
+
+    def _flush(self) -> None:
+        data = self._conn.data_to_send()
+        if data:
+            self._output.write(data)
+            self._last_activity = trio.current_time()
+
+    def _output_failed(self, exc: BaseException) -> None:
+        logger.debug("session %s: output failed: %r", self.remote_address, exc)
+        self._cancel.cancel()
+
+    async def _run(self) -> None:
+        """Serve the connection until it ends; never raises (but Cancelled)."""
+        try:
+            with self._cancel:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._output.run, self._config.write_stall_timeout)
+                    try:
+                        await self._serve()
+                    finally:
+                        nursery.cancel_scope.cancel()
+        except* trio.TooSlowError:
+            logger.info("session %s: handshake deadline passed", self.remote_address)
+        except* TimeoutError as group:
+            logger.info("session %s: %s", self.remote_address, group.exceptions[0])
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as group:
+            logger.debug("session %s: connection lost: %r", self.remote_address, group)
+        except* ProtocolError as group:
+            logger.info("session %s: protocol error: %s", self.remote_address, group.exceptions[0])
+        except* Exception:
+            logger.exception("session %s: handler or server error", self.remote_address)
+        finally:
+            self._closed = True
+            self._output.release()
+            with trio.CancelScope(shield=True):
+                await self._finish()
+                await trio.aclose_forcefully(self._stream)
+
+    async def _finish(self) -> None:
+        handler = self._handler
+        for stream_id in sorted(self._active):
+            await self._call(handler.on_delete_stream(stream_id))
+        self._active.clear()
+        await self._call(handler.on_disconnect())
+
+    async def _call(self, coroutine: Awaitable[None]) -> None:
+        try:
+            await coroutine
+        except Exception:
+            logger.exception("session %s: handler failed while closing", self.remote_address)
+
+    async def _serve(self) -> None:
+        config = self._config
+        conn = self._conn
+        # The handshake and connect must finish by the deadline.
+        with trio.fail_after(config.handshake_timeout):
+            while conn.state in (
+                ConnectionState.HANDSHAKING,
+                ConnectionState.IDLE,
+                ConnectionState.CONNECTING,
+            ):
+                await self._receive_once()
+        if conn.state is not ConnectionState.CONNECTED:
+            await self.aclose()
+            return
+        while True:
+            timeout = config.idle_timeout
+            if config.ping_interval is not None:
+                timeout = min(timeout, config.ping_interval)
+            with trio.move_on_after(timeout) as scope:
+                await self._receive_once()
+            if scope.cancelled_caught:
+                now = trio.current_time()
+                if now - self._last_activity >= config.idle_timeout:
+                    raise TimeoutError(f"idle for {config.idle_timeout} s")
+                if config.ping_interval is not None:
+                    conn.ping(int(now * 1000) & 0xFFFFFFFF)
+                    self._flush()
+            if conn.state in _ENDED:
+                return
+
+    async def _receive_once(self) -> None:
+        data = await self._stream.receive_some(_READ_SIZE)
+        self._bytes_received += len(data)
+        self._last_activity = trio.current_time()
+        events = self._conn.receive_data(data)
+        self._flush()
+        for event in events:
+            await self._event(event)
+        if not data:
+            raise trio.BrokenResourceError("the client closed the connection")
+
+    async def _event(self, event: ev.Event) -> None:
+        handler = self._handler
+        conn = self._conn
+        if isinstance(event, ev.VideoData | ev.AudioData):
+            self._messages_received += 1
+            await self._media(event)
+        elif isinstance(event, ev.StreamMetadata):
+            await handler.on_metadata(event.stream_id, event.metadata)
+        elif isinstance(event, ev.ConnectRequest):
+            self.connect_request = event
+            if self._refuse is not None:
+                conn.reject_connect(self._refuse)
+                self._flush()
+                return
+            try:
+                await handler.on_connect(event)
+            except Reject as reject:
+                conn.reject_connect(
+                    reject.reason, code=reject.code or "NetConnection.Connect.Rejected"
+                )
+                self._flush()
+                return
+            for later in conn.accept_connect():
+                self._flush()
+                await self._event(later)
+            self._flush()
+        elif isinstance(event, ev.PublishRequest):
+            try:
+                await handler.on_publish(event)
+            except Reject as reject:
+                conn.reject_publish(
+                    event.stream_id, reject.reason, code=reject.code or "NetStream.Publish.BadName"
+                )
+            else:
+                conn.accept_publish(event.stream_id)
+                self._active.add(event.stream_id)
+                self.stream_keys[event.stream_id] = event.stream_key
+                self._demuxers[event.stream_id] = Demuxer(limits=self._config.connection.limits)
+            self._flush()
+        elif isinstance(event, ev.PlayRequest):
+            try:
+                await handler.on_play(event)
+            except Reject as reject:
+                conn.reject_play(
+                    event.stream_id,
+                    reject.reason,
+                    code=reject.code or "NetStream.Play.StreamNotFound",
+                )
+                self._flush()
+            else:
+                # The handler may have ended the play already (a relay that found
+                # nothing); accept only what is still pending.
+                if conn.stream_state(event.stream_id) is StreamState.PLAY_PENDING:
+                    conn.accept_play(event.stream_id)
+                    self._active.add(event.stream_id)
+                    self.stream_keys[event.stream_id] = event.stream_key
+                self._flush()
+                await self._played(event)
+        elif isinstance(event, ev.StreamClosed | ev.StreamDeleted):
+            if event.stream_id in self._active:
+                self._active.discard(event.stream_id)
+                self._demuxers.pop(event.stream_id, None)
+                self._muxers.pop(event.stream_id, None)
+                await handler.on_delete_stream(event.stream_id)
+            self.stream_keys.pop(event.stream_id, None)
+        elif isinstance(event, ev.DataReceived):
+            if event.stream_id in self._active:
+                await handler.on_data(event.stream_id, event)
+        elif isinstance(event, ev.CommandReceived):
+            await handler.on_command(event)
+
+    async def _played(self, request: ev.PlayRequest) -> None:
+        if request.stream_id in self._active:
+            await self._handler.on_play_started(request)
+
+    async def _media(self, event: ev.VideoData | ev.AudioData) -> None:
+        handler = self._handler
+        stream_id = event.stream_id
+        video = isinstance(event, ev.VideoData)
+        if not self._server.demux:
+            tag = FlvTag(9 if video else 8, event.timestamp, event.payload)
+            if video:
+                await handler.on_video(stream_id, tag)
+            else:
+                await handler.on_audio(stream_id, tag)
+            return
+        demuxer = self._demuxers.get(stream_id)
+        if demuxer is None:
+            return
+        if video:
+            for frame in demuxer.video(event.timestamp, event.payload):
+                await handler.on_video(stream_id, frame)
+        else:
+            for frame in demuxer.audio(event.timestamp, event.payload):
+                await handler.on_audio(stream_id, frame)
+
+
+def _peer_address(stream: trio.abc.Stream) -> Any:
+    inner = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+    if isinstance(inner, trio.SocketStream):
+        try:
+            return inner.socket.getpeername()
+        except OSError:
+            return None
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class ServerStatistics:
+    """Counters of a server (``RTMPServer.statistics()``)."""
+
+    #: Connections open now and since the start.
+    connections: int
+    total_connections: int
+    #: Connections refused because of ``max_connections``.
+    refused: int
+
+
+class RTMPServer:
+    """A running server: what ``serve_rtmp`` passes to ``task_status.started()``."""
+
+    def __init__(
+        self,
+        listeners: list[trio.SocketListener] | list[trio.abc.Listener[Any]],
+        handler_factory: Callable[[], ServerHandler],
+        *,
+        demux: bool,
+        config: ServerConfig,
+    ) -> None:
+        self.listeners = listeners
+        self.handler_factory = handler_factory
+        self.demux = demux
+        self.config = config
+        self.sessions: set[ServerSession] = set()
+        self._total = 0
+        self._refused = 0
+        self._cancel = trio.CancelScope()
+
+    @property
+    def sockets(self) -> list[trio.socket.SocketType]:
+        """The listening sockets."""
+        out = []
+        for listener in self.listeners:
+            inner = getattr(listener, "transport_listener", listener)
+            sock = getattr(inner, "socket", None)
+            if sock is not None:
+                out.append(sock)
+        return out
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (useful after ``port=0``)."""
+        port: int = self.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The first listening address (host, port)."""
+        host, port = self.sockets[0].getsockname()[:2]
+        return host, port
+
+    def statistics(self) -> ServerStatistics:
+        """How many connections there are and have been."""
+        return ServerStatistics(
+            connections=len(self.sessions), total_connections=self._total, refused=self._refused
+        )
+
+    def stop(self) -> None:
+        """Stop listening and close every session."""
+        self._cancel.cancel()
+
+    async def aclose(self) -> None:
+        """Same as :meth:`stop` (the serving task ends right after)."""
+        self.stop()
+        await trio.lowlevel.checkpoint()
+
+    async def _handle(self, stream: trio.abc.Stream) -> None:
+        self._total += 1
+        refuse = None
+        if len(self.sessions) >= self.config.max_connections:
+            self._refused += 1
+            refuse = "Too many connections."
+            handler = ServerHandler()
+        else:
+            try:
+                handler = self.handler_factory()
+            except Exception:
+                logger.exception("the handler factory failed")
+                await trio.aclose_forcefully(stream)
+                return
+        session = ServerSession(self, stream, handler, refuse=refuse)
+        handler.session = session
+        if refuse is None:
+            self.sessions.add(session)
+        try:
+            await session._run()
+        finally:
+            self.sessions.discard(session)
+
+
+async def serve_rtmp(
+    handler_factory: Callable[[], ServerHandler],
+    port: int = 1935,
+    *,
+    host: str | None = None,
+    demux: bool = True,
+    ssl_context: ssl.SSLContext | None = None,
+    handler_nursery: trio.Nursery | None = None,
+    config: ServerConfig | None = None,
+    task_status: trio.TaskStatus[RTMPServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve RTMP on ``port`` (``rtmps`` with ``ssl_context``) until cancelled or stopped.
+
+    ``handler_factory()`` makes a :class:`ServerHandler` per connection.  With
+    ``demux`` the handler's ``on_video``/``on_audio`` get frames, else raw
+    :class:`~trio_rtmp.media.flvfile.FlvTag` values.  ``host=None`` listens on every
+    interface.  Calls ``task_status.started(server)`` with the :class:`RTMPServer`,
+    which knows its port and can be stopped::
+
+        server = await nursery.start(serve_rtmp, Handler, 0)
+        print(server.port)
+    """
+    config = config or ServerConfig()
+    listeners: list[Any] = list(await trio.open_tcp_listeners(port, host=host))
+    if ssl_context is not None:
+        listeners = [
+            trio.SSLListener(listener, ssl_context, https_compatible=False)
+            for listener in listeners
+        ]
+    server = RTMPServer(listeners, handler_factory, demux=demux, config=config)
+    with server._cancel:
+        try:
+            async with trio.open_nursery() as nursery:
+                task_status.started(server)
+                await trio.serve_listeners(
+                    server._handle, listeners, handler_nursery=handler_nursery or nursery
+                )
+        finally:
+            with trio.CancelScope(shield=True):
+                for listener in listeners:
+                    await trio.aclose_forcefully(listener)

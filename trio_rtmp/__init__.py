@@ -24,6 +24,17 @@ if TYPE_CHECKING:
         Refused,
         StreamNotFound,
     )
+    from .server import (
+        PreparedMessage,
+        Reject,
+        RTMPServer,
+        ServerConfig,
+        ServerHandler,
+        ServerSession,
+        ServerStatistics,
+        SessionStatistics,
+        serve_rtmp,
+    )
 
 __version__ = "0.1.0.dev0"
 
@@ -42,6 +53,15 @@ _LAZY = {
     "PublishRejected": "exceptions",
     "Refused": "exceptions",
     "StreamNotFound": "exceptions",
+    "PreparedMessage": "server",
+    "RTMPServer": "server",
+    "Reject": "server",
+    "ServerConfig": "server",
+    "ServerHandler": "server",
+    "ServerSession": "server",
+    "ServerStatistics": "server",
+    "SessionStatistics": "server",
+    "serve_rtmp": "server",
 }
 
 __all__ = [
@@ -56,17 +76,26 @@ __all__ = [
     "LocalProtocolError",
     "Metadata",
     "PlayRejected",
+    "PreparedMessage",
     "ProtocolError",
     "PublishRejected",
     "RTMPClient",
+    "RTMPServer",
+    "Reject",
     "RTMPError",
     "Refused",
     "RemoteProtocolError",
+    "ServerConfig",
+    "ServerHandler",
+    "ServerSession",
+    "ServerStatistics",
+    "SessionStatistics",
     "StreamNotFound",
     "VideoSample",
     "__version__",
     "connect_client",
     "open_client",
+    "serve_rtmp",
 ]
 
 

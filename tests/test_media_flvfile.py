@@ -122,6 +122,10 @@ def test_reader_details() -> None:
         FlvEnd(truncated=False),
     ]
     assert reader.previous_tag_size_mismatches == 1 and reader.tags_read == 1
+    # The writer sets the Filter bit on request.
+    writer = FlvWriter()
+    data = writer.write_tag(8, 7, b"enc", filtered=True) + writer.finish()[0]
+    assert read_flv(data).tags == [FlvTag(8, 7, b"enc", True)]
 
 
 def test_writer_seekable_patches_and_metadata() -> None:

@@ -366,8 +366,18 @@ def test_validation_on_construction() -> None:
         ExVideoTag(frame_type=1, packet_type=VideoPacketType.MULTITRACK, fourcc=VideoFourCC.AV1)
     with pytest.raises(ValueError):
         ExVideoTag(frame_type=5, packet_type=VideoPacketType.CODED_FRAMES, fourcc=VideoFourCC.AV1)
+    # Enum fields take members or their values, and nothing else.
+    assert ExVideoTag(frame_type=1, packet_type=1, fourcc="av01") == ExVideoTag(
+        frame_type=VideoFrameType.KEY,
+        packet_type=VideoPacketType.CODED_FRAMES,
+        fourcc=VideoFourCC.AV1,
+    )
+    with pytest.raises(ValueError):
+        ExVideoTag(frame_type=1, packet_type=1, fourcc="xxxx")
     with pytest.raises(TypeError):
-        ExVideoTag(frame_type=1, packet_type=1, fourcc=VideoFourCC.AV1)  # type: ignore[arg-type]
+        ExVideoTag(frame_type=1, packet_type=1.0, fourcc="av01")
+    with pytest.raises(TypeError):
+        VideoTag(frame_type=True, codec_id=VideoCodecId.SORENSON_H263)
     with pytest.raises(ValueError):
         MultitrackVideoTag(
             frame_type=1,

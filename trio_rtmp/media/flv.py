@@ -304,20 +304,78 @@ def _mod_ex_tuple(instance: object, attribute: attrs.Attribute[Any], value: Any)
         raise TypeError("mod_ex must be a tuple of ModEx")
 
 
-def _enum(kind: type[enum.IntEnum] | type[enum.StrEnum]) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not isinstance(value, kind):
-            raise TypeError(f"{attribute.name} must be a {kind.__name__}, not {value!r}")
+def _convert(kind: type[Any], value: Any) -> Any:
+    """A member of the enum ``kind``, or its value (``1``, ``"hvc1"``), to the member."""
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"expected a {kind.__name__}, not {value!r}")
+    return kind(value)  # ValueError for a value that is not a member
 
-    return check
+
+# Named converters, one per enum (the attrs mypy plugin wants named functions).
+def _to_video_frame_type(value: Any) -> VideoFrameType:
+    return _convert(VideoFrameType, value)  # type: ignore[no-any-return]
 
 
-def _optional_enum(kind: type[enum.IntEnum]) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is not None and not isinstance(value, kind):
-            raise TypeError(f"{attribute.name} must be a {kind.__name__} or None")
+def _to_video_codec_id(value: Any) -> VideoCodecId:
+    return _convert(VideoCodecId, value)  # type: ignore[no-any-return]
 
-    return check
+
+def _to_avc_packet_type(value: Any) -> AVCPacketType:
+    return _convert(AVCPacketType, value)  # type: ignore[no-any-return]
+
+
+def _to_video_packet_type(value: Any) -> VideoPacketType:
+    return _convert(VideoPacketType, value)  # type: ignore[no-any-return]
+
+
+def _to_video_fourcc(value: Any) -> VideoFourCC:
+    return _convert(VideoFourCC, value)  # type: ignore[no-any-return]
+
+
+def _to_av_multitrack_type(value: Any) -> AvMultitrackType:
+    return _convert(AvMultitrackType, value)  # type: ignore[no-any-return]
+
+
+def _to_sound_format(value: Any) -> SoundFormat:
+    return _convert(SoundFormat, value)  # type: ignore[no-any-return]
+
+
+def _to_sound_rate(value: Any) -> SoundRate:
+    return _convert(SoundRate, value)  # type: ignore[no-any-return]
+
+
+def _to_sound_size(value: Any) -> SoundSize:
+    return _convert(SoundSize, value)  # type: ignore[no-any-return]
+
+
+def _to_sound_type(value: Any) -> SoundType:
+    return _convert(SoundType, value)  # type: ignore[no-any-return]
+
+
+def _to_aac_packet_type(value: Any) -> AACPacketType:
+    return _convert(AACPacketType, value)  # type: ignore[no-any-return]
+
+
+def _to_audio_packet_type(value: Any) -> AudioPacketType:
+    return _convert(AudioPacketType, value)  # type: ignore[no-any-return]
+
+
+def _to_audio_fourcc(value: Any) -> AudioFourCC:
+    return _convert(AudioFourCC, value)  # type: ignore[no-any-return]
+
+
+def _to_audio_channel_order(value: Any) -> AudioChannelOrder:
+    return _convert(AudioChannelOrder, value)  # type: ignore[no-any-return]
+
+
+def _to_optional_avcpacket_type(value: Any) -> AVCPacketType | None:
+    return None if value is None else _to_avc_packet_type(value)
+
+
+def _to_optional_aacpacket_type(value: Any) -> AACPacketType | None:
+    return None if value is None else _to_aac_packet_type(value)
 
 
 # --------------------------------------------------------------------------- ModEx
@@ -442,12 +500,12 @@ class VideoTag:
     tag_type: ClassVar[TagType] = TagType.VIDEO
 
     #: KEY, INTER, DISPOSABLE_INTER or GENERATED_KEY (COMMAND is :class:`VideoCommandTag`).
-    frame_type: VideoFrameType = attrs.field(validator=_enum(VideoFrameType))
+    frame_type: VideoFrameType = attrs.field(converter=_to_video_frame_type)
     #: The legacy codec id.
-    codec_id: VideoCodecId = attrs.field(validator=_enum(VideoCodecId))
+    codec_id: VideoCodecId = attrs.field(converter=_to_video_codec_id)
     #: The AVC packet type (AVC and HEVC only).
     avc_packet_type: AVCPacketType | None = attrs.field(
-        default=None, validator=_optional_enum(AVCPacketType)
+        default=None, converter=_to_optional_avcpacket_type
     )
     #: Composition time offset in ms (AVC and HEVC only).
     composition_time: int = attrs.field(default=0, validator=_si24)
@@ -496,7 +554,7 @@ class VideoCommandTag:
     #: The command (0 start of client-side seeking, 1 end; others reserved).
     command: int = attrs.field(validator=_byte)
     #: The codec id nibble that came with it.
-    codec_id: VideoCodecId = attrs.field(default=VideoCodecId.AVC, validator=_enum(VideoCodecId))
+    codec_id: VideoCodecId = attrs.field(default=VideoCodecId.AVC, converter=_to_video_codec_id)
     #: Anything after the command byte, as carried.
     data: bytes = attrs.field(default=b"", validator=_bytes)
 
@@ -523,9 +581,9 @@ class ExVideoTag:
     #: Frame type (1..4; any 0..7 with METADATA).
     frame_type: int
     #: The packet type (not MULTITRACK or MOD_EX, which this class expresses itself).
-    packet_type: VideoPacketType = attrs.field(validator=_enum(VideoPacketType))
+    packet_type: VideoPacketType = attrs.field(converter=_to_video_packet_type)
     #: The codec.
-    fourcc: VideoFourCC = attrs.field(validator=_enum(VideoFourCC))
+    fourcc: VideoFourCC = attrs.field(converter=_to_video_fourcc)
     #: Composition time offset in ms.
     composition_time: int = attrs.field(default=0, validator=_si24)
     #: The body after the header.
@@ -591,7 +649,7 @@ class ExVideoCommandTag:
     command: int = attrs.field(validator=_byte)
     #: The packet type nibble that came with it.
     packet_type: VideoPacketType = attrs.field(
-        default=VideoPacketType.CODED_FRAMES, validator=_enum(VideoPacketType)
+        default=VideoPacketType.CODED_FRAMES, converter=_to_video_packet_type
     )
     #: Anything after the command byte, as carried.
     data: bytes = attrs.field(default=b"", validator=_bytes)
@@ -615,7 +673,7 @@ class VideoTrack:
     #: The track id (0 is the default/highest-priority track).
     track_id: int = attrs.field(validator=_byte)
     #: The track's codec.
-    fourcc: VideoFourCC = attrs.field(validator=_enum(VideoFourCC))
+    fourcc: VideoFourCC = attrs.field(converter=_to_video_fourcc)
     #: Composition time offset (CODED_FRAMES of avc1/hvc1/vvc1 only).
     composition_time: int = attrs.field(default=0, validator=_si24)
     #: The track's body (as :attr:`ExVideoTag.data`).
@@ -653,9 +711,9 @@ class MultitrackVideoTag:
     #: Frame type (1..4; any 0..7 with METADATA).
     frame_type: int
     #: The packet type of every track.
-    packet_type: VideoPacketType = attrs.field(validator=_enum(VideoPacketType))
+    packet_type: VideoPacketType = attrs.field(converter=_to_video_packet_type)
     #: The multitrack mode.
-    multitrack_type: AvMultitrackType = attrs.field(validator=_enum(AvMultitrackType))
+    multitrack_type: AvMultitrackType = attrs.field(converter=_to_av_multitrack_type)
     #: The tracks, in order.
     tracks: tuple[VideoTrack, ...]
     #: ModEx entries, in order.
@@ -721,16 +779,16 @@ class AudioTag:
     tag_type: ClassVar[TagType] = TagType.AUDIO
 
     #: The codec (not EX_HEADER, which is :class:`ExAudioTag`).
-    sound_format: SoundFormat = attrs.field(validator=_enum(SoundFormat))
+    sound_format: SoundFormat = attrs.field(converter=_to_sound_format)
     #: Sampling rate flag.
-    sound_rate: SoundRate = attrs.field(default=SoundRate.KHZ_44, validator=_enum(SoundRate))
+    sound_rate: SoundRate = attrs.field(default=SoundRate.KHZ_44, converter=_to_sound_rate)
     #: Sample size flag.
-    sound_size: SoundSize = attrs.field(default=SoundSize.BITS_16, validator=_enum(SoundSize))
+    sound_size: SoundSize = attrs.field(default=SoundSize.BITS_16, converter=_to_sound_size)
     #: Mono/stereo flag.
-    sound_type: SoundType = attrs.field(default=SoundType.STEREO, validator=_enum(SoundType))
+    sound_type: SoundType = attrs.field(default=SoundType.STEREO, converter=_to_sound_type)
     #: The AAC packet type (AAC only).
     aac_packet_type: AACPacketType | None = attrs.field(
-        default=None, validator=_optional_enum(AACPacketType)
+        default=None, converter=_to_optional_aacpacket_type
     )
     #: The rest of the body.
     data: bytes = attrs.field(default=b"", validator=_bytes)
@@ -777,9 +835,9 @@ class ExAudioTag:
     tag_type: ClassVar[TagType] = TagType.AUDIO
 
     #: The packet type (not MULTITRACK or MOD_EX).
-    packet_type: AudioPacketType = attrs.field(validator=_enum(AudioPacketType))
+    packet_type: AudioPacketType = attrs.field(converter=_to_audio_packet_type)
     #: The codec.
-    fourcc: AudioFourCC = attrs.field(validator=_enum(AudioFourCC))
+    fourcc: AudioFourCC = attrs.field(converter=_to_audio_fourcc)
     #: The body after the FourCC.
     data: bytes = attrs.field(default=b"", validator=_bytes)
     #: ModEx entries, in order.
@@ -806,7 +864,7 @@ class AudioTrack:
     #: The track id (0 is the default/highest-priority track).
     track_id: int = attrs.field(validator=_byte)
     #: The track's codec.
-    fourcc: AudioFourCC = attrs.field(validator=_enum(AudioFourCC))
+    fourcc: AudioFourCC = attrs.field(converter=_to_audio_fourcc)
     #: The track's body (as :attr:`ExAudioTag.data`).
     data: bytes = attrs.field(default=b"", validator=_bytes)
 
@@ -818,9 +876,9 @@ class MultitrackAudioTag:
     tag_type: ClassVar[TagType] = TagType.AUDIO
 
     #: The packet type of every track.
-    packet_type: AudioPacketType = attrs.field(validator=_enum(AudioPacketType))
+    packet_type: AudioPacketType = attrs.field(converter=_to_audio_packet_type)
     #: The multitrack mode.
-    multitrack_type: AvMultitrackType = attrs.field(validator=_enum(AvMultitrackType))
+    multitrack_type: AvMultitrackType = attrs.field(converter=_to_av_multitrack_type)
     #: The tracks, in order.
     tracks: tuple[AudioTrack, ...]
     #: ModEx entries, in order.
@@ -867,7 +925,7 @@ class AudioMultichannelConfig:
     """
 
     #: How the channels are ordered.
-    channel_order: AudioChannelOrder = attrs.field(validator=_enum(AudioChannelOrder))
+    channel_order: AudioChannelOrder = attrs.field(converter=_to_audio_channel_order)
     #: Number of channels.
     channel_count: int = attrs.field(validator=_byte)
     #: Speaker of each channel (CUSTOM order).

@@ -153,6 +153,18 @@ def test_malformed_bodies_raise_and_leave_state_alone() -> None:
     ]
 
 
+def test_annexb_instead_of_lengths_is_tolerated() -> None:
+    # Some cameras send start codes where the NAL unit lengths belong.
+    demuxer = Demuxer()
+    demuxer.video(0, avc(1, 0, 0, AVCC))
+    body = b"\x00\x00\x00\x01\x09\xf0\x00\x00\x00\x01\x65\x88\x84\x00\x00\x01\x65\x01"
+    assert demuxer.video(0, avc(1, 1, 0, body)) == [
+        VideoSample([b"\x09\xf0", b"\x65\x88\x84", b"\x65\x01"], 0, 0, True)
+    ]
+    with pytest.raises(RemoteProtocolError):
+        demuxer.video(0, avc(1, 1, 0, b"\x00\x00\x02\x01\x09"))
+
+
 def test_legacy_video_codecs_are_announced_without_init_data() -> None:
     demuxer = Demuxer()
     frames = demuxer.video(0, b"\x12h263 frame")

@@ -82,7 +82,7 @@ from .frames import (
     _audio_sample,
     _video_sample,
 )
-from .nal import split_length_prefixed
+from .nal import split_annexb, split_length_prefixed
 
 __all__ = [
     "AUDIO_FOURCC_CODECS",
@@ -209,6 +209,20 @@ def _nal_length_size(codec: str, record: bytes) -> int:
     return (record[21] & 3) + 1
 
 
+def _split_nal_units(data: bytes, length_size: int, offset: int = 0) -> list[bytes]:
+    """Length-prefixed NAL units; Annex B ones from the encoders that send those instead.
+
+    Some cameras put start codes where the lengths belong.  The lengths are tried
+    first (a start code would rarely pass for a whole run of lengths), then Annex B.
+    """
+    try:
+        return split_length_prefixed(data, length_size, offset)
+    except RemoteProtocolError:
+        if data.startswith((b"\x00\x00\x01", b"\x00\x00\x00\x01"), offset):
+            return split_annexb(data[offset:])
+        raise
+
+
 def _record_info(codec: str, record: bytes | None) -> Any:
     if record is None:
         return None
@@ -276,7 +290,7 @@ class Demuxer:
                     if length == size - 9 and length and state.nal_length_size == 4:
                         payload = [data[9:]]  # one NAL unit, the common case
                     else:
-                        payload = split_length_prefixed(data, state.nal_length_size, 5)
+                        payload = _split_nal_units(data, state.nal_length_size, 5)
                     sample = _new(VideoSample)
                     _set(sample, "payload", payload)
                     _set(sample, "dts", timestamp)
@@ -400,7 +414,7 @@ class Demuxer:
             frames.append(config)
         payload: list[bytes] | bytes = data
         if state.nal_length_size:
-            payload = split_length_prefixed(data, state.nal_length_size)
+            payload = _split_nal_units(data, state.nal_length_size)
         frames.append(_video_sample(payload, timestamp, timestamp + cts, keyframe, track))
         return frames
 

@@ -27,7 +27,8 @@ Semantics (those of ExRTMP, see ``MISSION.md``):
   opus, flac) that arrive before it are dropped, with a warning logged (once per track;
   later drops are logged at debug level and counted in :attr:`Demuxer.dropped`);
 * h264/h265 samples are lists of NAL units, split with the NAL length size of the
-  configuration record; every other payload is the frame as carried;
+  configuration record (Annex B start codes in place of the lengths, which some
+  cameras send, are accepted too); every other payload is the frame as carried;
 * Enhanced RTMP multitrack messages give one frame per track, with ``track`` set;
 * ``onMetaData`` (also wrapped in ``@setDataFrame``), Enhanced RTMP ``colorInfo``
   metadata packets and MultichannelConfig packets give :class:`Metadata`;

@@ -36,10 +36,11 @@ import attrs
 import trio
 
 from .core import events as ev
-from .core._state import ConnectionState
+from .core._state import ConnectionState, StreamState
 from .core.amf import ECMAArray
+from .core.chunks import Message
 from .core.connection import ClientConnection, ConnectionConfig
-from .core.errors import LocalProtocolError, ProtocolError
+from .core.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .core.url import RTMPURL, parse_url
 from .exceptions import (
     ConnectionClosed,
@@ -48,10 +49,11 @@ from .exceptions import (
     ConnectionTimeout,
     PlayRejected,
     PublishRejected,
+    Refused,
     StreamNotFound,
 )
 from .media.demux import Demuxer
-from .media.flv import TagType
+from .media.flv import AnyTag, TagType
 from .media.flvfile import FlvTag
 from .media.frames import Frame, Metadata
 
@@ -68,6 +70,31 @@ logger = logging.getLogger(__name__)
 _READ_SIZE = 65536
 #: The items a client delivers: frames, or raw tags when ``demux=False``.
 Item = Frame | FlvTag
+# Audio, data (AMF3, AMF0) and aggregate messages, which FFmpeg's server sends on stream 0.
+_STREAM_ZERO_MEDIA = frozenset({8, 9, 15, 18, 22})
+
+
+class _ClientConnection(ClientConnection):
+    """The core's client connection, tolerant of FFmpeg as a server.
+
+    ``ffmpeg ... -f flv -listen 1 rtmp://...`` answers ``createStream`` with stream 1
+    but then sends the player its metadata, audio and video on message stream 0 (the
+    NetConnection's, which can never be a created stream), and ends with
+    ``deleteStream(0)``.  FFmpeg's own player does not look at stream ids; this takes
+    such messages as those of the one stream being played.  (The core drops media
+    for a stream that is not playing, so this cannot be done above it.)
+    """
+
+    def _handle(self, message: Message, events: list[ev.Event]) -> None:
+        if message.message_stream_id == 0 and message.type_id in _STREAM_ZERO_MEDIA:
+            playing = [
+                stream_id
+                for stream_id in self.stream_ids
+                if self.stream_state(stream_id) is StreamState.PLAYING
+            ]
+            if len(playing) == 1:
+                message = message._replace(message_stream_id=playing[0])
+        super()._handle(message, events)
 
 
 @attrs.frozen(kw_only=True)
@@ -82,6 +109,9 @@ class ClientStatistics:
     messages_sent: int
     #: Frames (or raw tags) handed to the consumer.
     frames_delivered: int
+    #: Audio/video messages of the stream played that the demuxer could not read
+    #: (malformed bodies; each is logged and skipped).
+    messages_dropped: int
     #: Seconds since the connection was made.
     duration: float
     #: Average incoming and outgoing bitrates since the connection was made, bits/s.
@@ -169,7 +199,7 @@ class RTMPClient(trio.abc.AsyncResource):
         self._stream = stream
         self._url = url
         self._stream_key = stream_key
-        self._conn = ClientConnection(
+        self._conn = _ClientConnection(
             random=os.urandom(1528), time=_now_ms(), config=config or ConnectionConfig()
         )
         self._demux = demux
@@ -190,6 +220,8 @@ class RTMPClient(trio.abc.AsyncResource):
         self._closing = False
         self._ended = False
         self._frames_error: BaseException | None = None
+        self._play_started = False
+        self._publish_error: PublishRejected | None = None
         self._reader_scope = trio.CancelScope()
         self._reader_done = trio.Event()
         self._stream_id: int | None = None
@@ -201,6 +233,7 @@ class RTMPClient(trio.abc.AsyncResource):
         self._messages_received = 0
         self._messages_sent = 0
         self._frames_delivered = 0
+        self._messages_dropped = 0
         #: The properties of the server's connect ``_result`` (fmsVer, capabilities, ...).
         self.server_properties: dict[str, Any] = {}
 
@@ -242,6 +275,7 @@ class RTMPClient(trio.abc.AsyncResource):
             messages_received=self._messages_received,
             messages_sent=self._messages_sent,
             frames_delivered=self._frames_delivered,
+            messages_dropped=self._messages_dropped,
             duration=duration,
             bitrate_in=self._bytes_received * 8 / duration,
             bitrate_out=self._bytes_sent * 8 / duration,
@@ -275,7 +309,7 @@ class RTMPClient(trio.abc.AsyncResource):
         :class:`PlayRejected` if the server refuses.
         """
         self._check_idle("play")
-        stream_id = await self._create_stream()
+        stream_id = await self._create_stream(PlayRejected)
         waiter = self._expect(
             lambda e: isinstance(e, ev.PlayStarted | ev.PlayRejected) and e.stream_id == stream_id
         )
@@ -300,7 +334,7 @@ class RTMPClient(trio.abc.AsyncResource):
         key = self._stream_key
         self._conn.release_stream(key)
         self._conn.fc_publish(key)
-        stream_id = await self._create_stream()
+        stream_id = await self._create_stream(PublishRejected)
         waiter = self._expect(
             lambda e: (
                 isinstance(e, ev.PublishStarted | ev.PublishRejected) and e.stream_id == stream_id
@@ -313,7 +347,7 @@ class RTMPClient(trio.abc.AsyncResource):
             raise PublishRejected(event.code, event.description)
         self._mode = "publish"
 
-    async def send_tag(self, timestamp: int, tag: Any) -> None:
+    async def send_tag(self, timestamp: int, tag: AnyTag | FlvTag) -> None:
         """Send one FLV tag while publishing.
 
         ``tag`` is a tag object of :mod:`trio_rtmp.media.flv` (legacy or Enhanced
@@ -398,17 +432,26 @@ class RTMPClient(trio.abc.AsyncResource):
         self._raise_if_lost()
         if self._closed:
             raise ConnectionClosed("the client is closed")
+        error = self._publish_error
+        if error is not None:
+            raise PublishRejected(error.code, error.description)
         if self._mode != "publish" or self._stream_id is None:
             raise LocalProtocolError("call publish() before sending media")
         return self._stream_id
 
-    async def _create_stream(self) -> int:
-        waiter = self._expect(lambda e: isinstance(e, ev.StreamCreated | ev.CommandError))
-        self._conn.create_stream()
+    async def _create_stream(self, refusal: type[Refused]) -> int:
+        transaction_id = self._conn.create_stream()
+        waiter = self._expect(
+            lambda e: (
+                isinstance(e, ev.StreamCreated | ev.CommandError)
+                and e.transaction_id == transaction_id
+            )
+        )
         await self._flush()
         event = await self._wait(waiter, "createStream")
         if isinstance(event, ev.CommandError):
-            raise ConnectionRejected(event.code or "createStream failed", event.description)
+            # What the caller asked for (play or publish) is what was refused.
+            raise refusal(event.code or "NetConnection.Call.Failed", event.description)
         assert isinstance(event, ev.StreamCreated)
         self._stream_id = event.stream_id
         return event.stream_id
@@ -441,8 +484,12 @@ class RTMPClient(trio.abc.AsyncResource):
 
     def _raise_if_frames_failed(self) -> None:
         error = self._frames_error
-        if error is not None:
-            raise ConnectionClosed(str(error) or "the connection was lost") from error
+        if error is None:
+            return
+        if isinstance(error, Refused):
+            # The server stopped the play with an error (NetStream.Play.Failed...).
+            raise type(error)(error.code, error.description)
+        raise ConnectionClosed(str(error) or "the connection was lost") from error
 
     def _wake_all(self) -> None:
         for waiter in self._waiters:
@@ -535,10 +582,17 @@ class RTMPClient(trio.abc.AsyncResource):
 
     async def _media(self, event: ev.AudioData | ev.VideoData) -> None:
         if self._demux:
-            if isinstance(event, ev.VideoData):
-                frames = self._demuxer.video(event.timestamp, event.payload)
-            else:
-                frames = self._demuxer.audio(event.timestamp, event.payload)
+            try:
+                if isinstance(event, ev.VideoData):
+                    frames = self._demuxer.video(event.timestamp, event.payload)
+                else:
+                    frames = self._demuxer.audio(event.timestamp, event.payload)
+            except RemoteProtocolError as exc:
+                # One unreadable frame is the publisher's problem, not the connection's:
+                # the demuxer is unchanged by it, so skip it and go on.
+                self._messages_dropped += 1
+                logger.warning("skipped a malformed %s message: %s", _kind(event), exc)
+                return
             for frame in frames:
                 await self._deliver(frame)
         else:
@@ -566,19 +620,38 @@ class RTMPClient(trio.abc.AsyncResource):
 
     async def _control(self, event: ev.Event) -> None:
         self._dispatch_control(event)
-        if self._mode != "play" or self._follow:
+        stream_id = self._stream_id
+        if self._mode == "publish":
+            if isinstance(event, ev.PublishRejected) and event.stream_id == stream_id:
+                # The server stopped taking our media (a takeover, an admin's kick).
+                logger.warning("the server stopped the publish: %s", event.code)
+                self._publish_error = PublishRejected(event.code, event.description)
             return
-        if isinstance(event, ev.StreamUnpublished | ev.StreamEnded | ev.PlayStopped) and (
-            getattr(event, "stream_id", None) == self._stream_id
-        ):
-            # The end of the stream: a clean end of the frames.
-            self._end_frames()
+        if self._mode != "play":
+            return
+        if isinstance(event, ev.PlayStarted) and event.stream_id == stream_id:
+            self._play_started = True
+        elif isinstance(event, ev.PlayRejected) and event.stream_id == stream_id:
+            if self._play_started:  # (before that, play() raises it)
+                error: PlayRejected = (
+                    StreamNotFound(event.code, event.description)
+                    if event.code == "NetStream.Play.StreamNotFound"
+                    else PlayRejected(event.code, event.description)
+                )
+                self._end_frames(error)
+        elif self._follow or not self._play_started:
+            return
+        elif isinstance(event, ev.StreamUnpublished | ev.StreamEnded | ev.PlayStopped):
+            if event.stream_id == stream_id:
+                # The end of the stream: a clean end of the frames.
+                self._end_frames()
         elif (
             isinstance(event, ev.CommandReceived)
             and event.command.name == "deleteStream"
-            and event.command.arguments[:1] == (float(self._stream_id or 0),)
+            and event.command.arguments[:1] in ((float(stream_id or 0),), (0.0,))
         ):
-            # FFmpeg serving a file (-listen 1) deletes the stream when it is done.
+            # FFmpeg serving a file (-listen 1) deletes the stream when it is done (the
+            # stream it names is 0, the one it sent the media on).
             self._end_frames()
 
     def _dispatch_control(self, event: ev.Event) -> None:
@@ -589,6 +662,10 @@ class RTMPClient(trio.abc.AsyncResource):
                 break
         if isinstance(event, ev.ReconnectRequested):
             logger.info("the server asks for a reconnect (%s)", event.tc_url or "same URL")
+
+
+def _kind(event: ev.AudioData | ev.VideoData) -> str:
+    return "video" if isinstance(event, ev.VideoData) else "audio"
 
 
 def _now_ms() -> int:

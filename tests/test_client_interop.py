@@ -1,0 +1,353 @@
+"""The Trio client against real peers: nginx-rtmp, FFmpeg (as publisher, player and
+``-listen`` server), an RTMPS front, and servers that vanish, refuse or stay silent.
+
+What the client hands out is checked against what independent tools see in the
+source: ffprobe's packets (payload MD5, keyframe flags, dts and pts) and the source
+FLV's tag bodies split into NAL units by this file's own little parser, from the
+join point (the first keyframe the client received) on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import socket
+import ssl
+import struct
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from client_support import NoLeakedTasks
+from peers import (
+    WAIT,
+    HookServer,
+    NginxRtmp,
+    Packet,
+    Peers,
+    SampleCache,
+    compare_media,
+    compare_packets,
+    decode_errors,
+    probe_packets,
+    probe_streams,
+)
+
+import trio_rtmp
+from trio_rtmp import AudioSample, CodecConfig, Metadata, VideoSample
+from trio_rtmp.media import FlvTag, read_flv
+
+pytestmark = pytest.mark.interop
+
+
+# -- the source, read independently ------------------------------------------------------
+
+
+class SourceVideo:
+    """One H.264 frame of the source FLV, parsed here (not by trio_rtmp.media)."""
+
+    def __init__(self, timestamp: int, body: bytes, length_size: int) -> None:
+        self.dts = timestamp
+        self.keyframe = body[0] >> 4 == 1
+        (cts,) = struct.unpack(">i", body[2:5] + b"\x00")
+        self.pts = timestamp + (cts >> 8)
+        self.nals: list[bytes] = []
+        data, offset = body[5:], 0
+        while offset < len(data):
+            size = int.from_bytes(data[offset : offset + length_size], "big")
+            offset += length_size
+            self.nals.append(data[offset : offset + size])
+            offset += size
+        assert offset == len(data)
+
+
+class Source:
+    """The sample FLV as a player should see it: config records and frames, by hand."""
+
+    def __init__(self, path: Path) -> None:
+        flv = read_flv(path.read_bytes())
+        self.tags = flv.tags
+        self.metadata = flv.metadata
+        self.avc_record = b""
+        self.aac_config = b""
+        self.video: list[SourceVideo] = []
+        self.audio: list[tuple[int, bytes]] = []
+        length_size = 4
+        for tag in flv.tags:
+            body = tag.data
+            if tag.tag_type == 9 and body[0] & 0x0F == 7:  # AVC
+                if body[1] == 0:
+                    self.avc_record = body[5:]
+                    length_size = (body[9] & 3) + 1
+                elif body[1] == 1:
+                    self.video.append(SourceVideo(tag.timestamp, body, length_size))
+            elif tag.tag_type == 8 and body[0] >> 4 == 10:  # AAC
+                if body[1] == 0:
+                    self.aac_config = body[2:]
+                else:
+                    self.audio.append((tag.timestamp, body[2:]))
+        assert self.avc_record and self.aac_config and self.video and self.audio
+
+
+def md5(data: bytes) -> str:
+    return "MD5:" + hashlib.md5(data).hexdigest()
+
+
+def as_packets(frames: Sequence[object]) -> list[Packet]:
+    """Our frames as ffprobe would describe them (payload MD5 of the AVCC/raw AAC data)."""
+    packets = []
+    for frame in frames:
+        if isinstance(frame, VideoSample):
+            assert isinstance(frame.payload, list)
+            data = b"".join(len(nal).to_bytes(4, "big") + nal for nal in frame.payload)
+            packets.append(
+                Packet("video", 0, "h264", frame.pts, frame.dts, None, len(data),
+                       frame.keyframe, md5(data), None)
+            )  # fmt: skip
+        elif isinstance(frame, AudioSample):
+            packets.append(
+                Packet("audio", 1, "aac", frame.timestamp, frame.timestamp, None,
+                       len(frame.payload), True, md5(frame.payload), None)
+            )  # fmt: skip
+    return packets
+
+
+def check_against_source(frames: Sequence[object], sample: Path, *, whole: bool) -> None:
+    """The frames a player received carry the sample's media from the join point on.
+
+    ``whole``: nothing may be missing at the end (the player saw the stream end).
+    """
+    source = Source(sample)
+    configs = [f for f in frames if isinstance(f, CodecConfig)]
+    # (in the order the server sends them: nginx-rtmp may send audio first)
+    assert sorted((c.media, c.codec) for c in configs) == [("audio", "aac"), ("video", "h264")]
+    [video_config] = [c for c in configs if c.media == "video"]
+    [audio_config] = [c for c in configs if c.media == "audio"]
+    assert video_config.init_data == source.avc_record
+    assert audio_config.init_data == source.aac_config
+    assert video_config.info is not None
+    assert (video_config.info.width, video_config.info.height) == (320, 240)
+    # Each configuration comes before the first sample of its media.
+    first_video = next(i for i, f in enumerate(frames) if isinstance(f, VideoSample))
+    first_audio = next(i for i, f in enumerate(frames) if isinstance(f, AudioSample))
+    assert frames.index(video_config) < first_video
+    assert frames.index(audio_config) < first_audio
+
+    # 1. Against ffprobe: payload MD5, keyframe flags, dts (relative) and pts - dts, from
+    #    the join point (for video the first keyframe received) on.
+    probed = probe_packets(sample)
+    received = as_packets(frames)
+    for media in ("video", "audio"):
+        comparison = compare_packets(probed, received, media=media)
+        assert comparison.ok, comparison.summary()
+        assert comparison.compared >= 40, comparison.summary()
+        if whole:
+            assert comparison.source_left == 0, comparison.summary()
+    comparison = compare_media(probed, received)
+    assert comparison.av_drift == 0, comparison.summary()
+
+    # 2. Against the source's own bytes, NAL unit by NAL unit.
+    samples = [f for f in frames if isinstance(f, VideoSample)]
+    key = next(i for i, sample in enumerate(samples) if sample.keyframe)
+    samples = samples[key:]
+    join = next(i for i, v in enumerate(source.video) if v.nals == samples[0].payload)
+    expected = source.video[join:]
+    assert len(samples) == len(expected) if whole else len(samples) <= len(expected)
+    offset = samples[0].dts - expected[0].dts
+    for got, want in zip(samples, expected, strict=False):
+        assert got.payload == want.nals
+        assert got.keyframe == want.keyframe
+        assert (got.dts - offset, got.pts - offset) == (want.dts, want.pts)
+    audio = [(a.timestamp - offset, a.payload) for a in frames if isinstance(a, AudioSample)]
+    start = source.audio.index(audio[0])
+    assert audio == source.audio[start : start + len(audio)]
+    if whole:
+        assert start + len(audio) == len(source.audio)
+
+
+async def collect(frames: trio.abc.ReceiveChannel[Any]) -> list[Any]:
+    return [frame async for frame in frames]
+
+
+# -- playing from nginx-rtmp ---------------------------------------------------------------
+
+
+async def test_play_from_nginx_fed_by_ffmpeg(
+    peers: Peers, nginx_rtmp: NginxRtmp, sample_flv: Path
+) -> None:
+    """FFmpeg publishes H.264 (B-frames) + AAC; the client joins and plays to the end."""
+    url = nginx_rtmp.url("live", "bframes")
+    publisher = peers.ffmpeg_publish(url, sample_flv)
+    with trio.fail_after(WAIT + 10):
+        await nginx_rtmp.wait_for_publish_async("bframes")
+        async with trio_rtmp.open_client(url) as client:
+            assert client.stream_key == "bframes"
+            assert client.server_properties["fmsVer"].startswith("FMS/")
+            await client.play()
+            frames = await collect(client.frames)
+            stats = client.statistics()
+        assert await publisher.wait_async() == 0
+    # nginx forwards the stored metadata first.
+    [metadata] = [f for f in frames if isinstance(f, Metadata)]
+    assert metadata.name == "onMetaData"
+    assert (metadata.value["width"], metadata.value["height"]) == (320.0, 240.0)
+    check_against_source(frames, sample_flv, whole=True)
+    media = [f for f in frames if isinstance(f, VideoSample | AudioSample)]
+    assert stats.messages_received >= len(media)
+    assert stats.frames_delivered == len(frames)
+    assert stats.bytes_received > sum(len(t.data) for t in Source(sample_flv).tags) // 2
+    assert stats.bitrate_in > 0
+
+
+# -- publishing to nginx-rtmp ------------------------------------------------------------
+
+
+async def publish_file(
+    client: trio_rtmp.RTMPClient, tags: Sequence[FlvTag], *, speed: float = math.inf
+) -> None:
+    """Send every tag of an FLV file, paced at ``speed`` x real time (inf: at once)."""
+    start = trio.current_time()
+    for tag in tags:
+        if speed != math.inf:
+            await trio.sleep_until(start + tag.timestamp / 1000 / speed)
+        await client.send_tag(tag.timestamp, tag)
+
+
+async def test_publish_to_nginx_and_ffmpeg_plays_it_back(
+    peers: Peers, sample_flv: Path, tmp_path: Path
+) -> None:
+    """The client publishes an FLV file tag by tag; FFmpeg plays it back from nginx."""
+    # play_restart: nginx tells its players NetStream.Play.Stop when the publisher
+    # leaves, and FFmpeg then ends cleanly.
+    nginx = peers.nginx_rtmp(play_restart=True)
+    url = nginx.url("live", "pushed")
+    output = tmp_path / "played.flv"
+    player = peers.ffmpeg_play(url, output)
+    tags = read_flv(sample_flv.read_bytes()).tags
+    with trio.fail_after(WAIT + 10):
+        # The player first, so that it sees the stream from its first tag.
+        await nginx.wait_for_play_async("pushed")
+        async with trio_rtmp.open_client(url) as client:
+            await client.publish()
+            await publish_file(client, tags, speed=4.0)
+            stats = client.statistics()
+        assert await player.wait_async() == 0, player.log()
+    assert stats.messages_sent == len(tags)
+    assert stats.bytes_sent > sum(len(tag.data) for tag in tags)
+    assert {s.media: s.codec for s in probe_streams(output)} == {"video": "h264", "audio": "aac"}
+    comparison = compare_media(sample_flv, output)
+    # Every packet, from the first: nothing skipped, nothing lost at the end.
+    comparison.assert_ok(min_compared=90, max_source_left=0)
+    assert comparison.streams["video"].skipped == 0
+    assert comparison.streams["audio"].skipped == 0
+    assert decode_errors(output) == ""
+    # The metadata went out as @setDataFrame onMetaData, and nginx kept it for players.
+    [played_metadata] = [t for t in read_flv(output.read_bytes()).tags if t.tag_type == 18]
+    values = played_metadata.script_values()
+    assert values[0] == "onMetaData" and values[1]["width"] == 320.0
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hooked_nginx(peers: Peers, http_hook_server: HookServer) -> NginxRtmp:
+    """nginx-rtmp asking the hook server about every publish and play (403 for "banned")."""
+    http_hook_server.refused.add("banned")
+    return peers.nginx_rtmp(
+        on_publish=http_hook_server.url("/on_publish"), on_play=http_hook_server.url("/on_play")
+    )
+
+
+async def test_on_publish_refusal_is_publish_rejected(
+    hooked_nginx: NginxRtmp, http_hook_server: HookServer
+) -> None:
+    with trio.fail_after(WAIT), NoLeakedTasks():
+        async with trio_rtmp.open_client(hooked_nginx.url("live", "banned")) as client:
+            with pytest.raises(trio_rtmp.PublishRejected) as caught:
+                await client.publish()
+            # nginx-rtmp answers a refused on_publish by closing the connection.
+            assert caught.value.code == "NetConnection.Connect.Closed"
+            with pytest.raises(trio_rtmp.ConnectionClosed):
+                await client.send_tag(0, FlvTag(8, 0, b"\xaf\x01\x00"))
+    [request] = await http_hook_server.wait_for_async("publish", "banned")
+    assert request.status == 403
+
+
+async def test_on_play_refusal_is_play_rejected(
+    hooked_nginx: NginxRtmp, http_hook_server: HookServer
+) -> None:
+    with trio.fail_after(WAIT), NoLeakedTasks():
+        with pytest.raises(trio_rtmp.PlayRejected) as caught:
+            async with trio_rtmp.open_client(hooked_nginx.url("live", "banned")) as client:
+                await client.play()
+        assert type(caught.value) is trio_rtmp.PlayRejected
+        assert caught.value.code == "NetConnection.Connect.Closed"
+    [request] = await http_hook_server.wait_for_async("play", "banned")
+    assert request.status == 403
+
+
+async def test_unknown_app_is_connection_rejected(nginx_rtmp: NginxRtmp) -> None:
+    with trio.fail_after(WAIT), NoLeakedTasks():
+        with pytest.raises(trio_rtmp.ConnectionRejected) as caught:
+            async with trio_rtmp.open_client(nginx_rtmp.url("nosuchapp", "key")):
+                pytest.fail("connected to an application nginx does not have")
+        # nginx-rtmp closes the connection instead of answering connect.
+        assert caught.value.code == "NetConnection.Connect.Closed"
+    await nginx_rtmp.wait_for_log_async("application not found: 'nosuchapp'")
+
+
+async def test_stream_not_found_and_bad_name(peers: Peers) -> None:
+    # Without idle streams nginx-rtmp refuses to play what nobody publishes.
+    nginx = peers.nginx_rtmp(idle_streams=False)
+    with trio.fail_after(WAIT), NoLeakedTasks():
+        async with trio_rtmp.open_client(nginx.url("live", "nobody")) as client:
+            with pytest.raises(trio_rtmp.StreamNotFound) as caught:
+                await client.play()
+            assert caught.value.code == "NetStream.Play.StreamNotFound"
+            assert caught.value.description == "No such stream"
+
+        # A name that is already being published: NetStream.Publish.BadName.
+        async with trio_rtmp.open_client(nginx.url("live", "taken")) as first:
+            await first.publish()
+            async with trio_rtmp.open_client(nginx.url("live", "taken")) as second:
+                with pytest.raises(trio_rtmp.PublishRejected) as rejected:
+                    await second.publish()
+            assert rejected.value.code == "NetStream.Publish.BadName"
+            # The first publisher is unaffected.
+            await first.send_tag(0, FlvTag(8, 0, b"\xaf\x00\x12\x08"))
+
+
+# -- FFmpeg as the server (-listen 1) -----------------------------------------------------------
+
+
+async def test_publish_to_ffmpeg_listen(peers: Peers, sample_flv: Path, tmp_path: Path) -> None:
+    received = tmp_path / "received.flv"
+    server, url = peers.ffmpeg_listen_server(output=received)
+    tags = read_flv(sample_flv.read_bytes()).tags
+    with trio.fail_after(WAIT + 5), NoLeakedTasks():
+        async with trio_rtmp.open_client(url) as client:
+            await client.publish()
+            await publish_file(client, tags)
+        # Our deleteStream ends FFmpeg's input; it finishes the file and exits.
+        assert await server.wait_async() == 0, server.log()
+    comparison = compare_media(sample_flv, received)
+    comparison.assert_ok(min_compared=90, max_source_left=0)
+    assert comparison.streams["video"].skipped == 0
+    assert decode_errors(received) == ""
+
+
+async def test_play_from_ffmpeg_listen(peers: Peers, sample_flv: Path) -> None:
+    server, url = peers.ffmpeg_listen_server(source=sample_flv, realtime=False)
+    with trio.fail_after(WAIT + 5), NoLeakedTasks():
+        async with trio_rtmp.open_client(url) as client:
+            await client.play()
+            # FFmpeg deletes the stream when the file is done: a clean end.
+            frames = await collect(client.frames)
+        assert await server.wait_async() == 0, server.log()
+    check_against_source(frames, sample_flv, whole=True)
+    # From the very first frame.
+    first = next(f for f in frames if isinstance(f, VideoSample))
+    assert first.dts == Source(sample_flv).video[0].dts

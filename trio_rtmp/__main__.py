@@ -1,4 +1,4 @@
-"""The ``trio-rtmp`` command line (``python -m trio_rtmp``)."""
+"""The ``trio-rtmp`` command line (``python -m trio_rtmp``); see :mod:`trio_rtmp.cli`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
-    print("trio-rtmp: the command line is not implemented yet", file=sys.stderr)
-    return 2
+    from .cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

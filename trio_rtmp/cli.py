@@ -1,0 +1,1400 @@
+"""The ``trio-rtmp`` command line: ``serve``, ``play``, ``publish`` and ``probe``.
+
+``trio-rtmp`` (or ``python -m trio_rtmp``) runs one command:
+
+* ``serve``: the live relay (:class:`trio_rtmp.relay.Relay`); anyone may publish
+  ``rtmp://HOST:PORT/APP/KEY`` and anyone may play the same URL;
+* ``play URL``: play a stream and write it as FLV, to a file or to stdout;
+* ``publish FILE.flv URL``: publish an FLV file, paced at real time;
+* ``probe URL``: what a stream carries (codecs, resolution, frame rate, bitrates).
+
+Errors are one line on stderr (``trio-rtmp: error: ...``) and an exit status:
+
+=====  ==========================================================================
+0      success (``play``: the stream ended or ``--duration`` passed; ``serve``: stopped
+       with Ctrl-C or SIGTERM)
+1      the server refused (connect, publish, play, stream not found), the connection
+       was lost, the peer broke the protocol, or a local I/O operation failed
+2      usage: bad arguments, a bad URL, an input file that is missing or not FLV, an
+       output that cannot be written
+3      unreachable: the TCP or TLS connection could not be made, or the server did not
+       answer in time
+130    ``play``, ``publish`` and ``probe`` stopped by Ctrl-C or SIGTERM (``play`` still
+       finishes its output file)
+=====  ==========================================================================
+
+Logging is configured here and only here (``-v`` info, ``-vv`` debug); importing
+trio-rtmp never configures logging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import io
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import IO, Any, TypeGuard
+
+import trio
+
+from . import __version__
+from .client import RTMPClient, open_client
+from .core.errors import LocalProtocolError, ProtocolError, RTMPError
+from .core.url import RTMPURL, parse_url
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionFailed,
+    ConnectionRejected,
+    ConnectionTimeout,
+    PlayRejected,
+    PublishRejected,
+    StreamNotFound,
+)
+from .media.demux import Demuxer
+from .media.flv import TagType, is_audio_sequence_header, video_info
+from .media.flvfile import FlvEnd, FlvHeader, FlvReader, FlvTag, FlvWriter
+from .media.frames import AudioInfo, AudioSample, CodecConfig, Metadata, VideoInfo, VideoSample
+from .relay import Relay, RelayConfig
+from .server import ServerConfig
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Exit status: success.
+EXIT_OK = 0
+#: Exit status: refused by the server, connection lost, protocol or I/O failure.
+EXIT_FAILED = 1
+#: Exit status: bad arguments, URL, input file or output.
+EXIT_USAGE = 2
+#: Exit status: the server could not be reached, or did not answer in time.
+EXIT_UNREACHABLE = 3
+#: Exit status: stopped by Ctrl-C or SIGTERM (``play``, ``publish``, ``probe``).
+EXIT_INTERRUPTED = 130
+
+_PROG = "trio-rtmp"
+#: How long a stopping ``serve`` waits for recordings and pushes to finish.
+_SERVE_GRACE = 5.0
+#: How often the status line and the progress bar are redrawn.
+_STATUS_INTERVAL = 0.5
+#: Bytes read from an FLV file at a time (``publish``).
+_READ_SIZE = 64 * 1024
+#: Tags written to the output in one go at most (``play``).
+_WRITE_BATCH = 64
+#: A backward timestamp jump of more than this (ms) is a new publisher (``play --follow``).
+_NEW_PUBLISHER_JUMP = 1000
+#: What ``probe`` wants to have seen of each track before it stops early (ms of media).
+_PROBE_SPAN = 2000
+
+
+class CLIError(Exception):
+    """An expected failure: a one-line message and the exit status to leave with."""
+
+    def __init__(self, message: str, status: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+# -- the parser --------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``trio-rtmp`` command."""
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="log more (-v: info, -vv: debug)",
+    )
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="RTMP relay server, player, publisher and prober (trio-rtmp).",
+        epilog=(
+            "URLs are rtmp://host[:port]/app[/instance]/streamkey or rtmps://..., as FFmpeg "
+            "takes them. Exit status: 0 ok, 1 refused or failed, 2 usage or bad URL, "
+            "3 unreachable or timed out, 130 interrupted."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (-v: info, -vv: debug)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser(
+        "serve",
+        parents=[verbose],
+        help="run a live relay server",
+        description=(
+            "Run a live relay: anyone can publish rtmp://HOST:PORT/APP/KEY and anyone can "
+            "play the same URL. Stop it with Ctrl-C."
+        ),
+    )
+    serve.add_argument(
+        "--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0, every IPv4)"
+    )
+    serve.add_argument(
+        "--port", type=_port, default=1935, help="port to listen on (default: 1935; 0: any)"
+    )
+    serve.add_argument(
+        "--record",
+        metavar="DIR",
+        help="record every published stream as DIR/APP/KEY-YYYYmmdd-HHMMSS.flv",
+    )
+    serve.add_argument(
+        "--push",
+        metavar="URL",
+        action="append",
+        default=[],
+        help=(
+            "also publish every stream to rtmp://host[:port]/app (the stream key is "
+            "appended); repeatable"
+        ),
+    )
+    serve.add_argument(
+        "--max-connections",
+        metavar="N",
+        type=_positive_int,
+        default=1000,
+        help="refuse connections beyond N at once (default: 1000)",
+    )
+    serve.set_defaults(run=_serve)
+
+    play = commands.add_parser(
+        "play",
+        parents=[verbose],
+        help="play a stream into an FLV file or stdout",
+        description=(
+            "Play a stream and write it as FLV. Ends with status 0 when the stream ends "
+            "or after --duration."
+        ),
+    )
+    play.add_argument("url", metavar="URL")
+    play.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE.flv|-",
+        help="where to write the FLV; '-' is stdout (the default when stdout is not a terminal)",
+    )
+    play.add_argument(
+        "--duration",
+        metavar="S",
+        type=_positive_float,
+        help="stop after S seconds of media",
+    )
+    play.add_argument(
+        "--follow",
+        action="store_true",
+        help="when the publisher leaves, wait for the next one instead of ending",
+    )
+    play.set_defaults(run=_play)
+
+    publish = commands.add_parser(
+        "publish",
+        parents=[verbose],
+        help="publish an FLV file",
+        description="Publish an FLV file, paced at real time by its timestamps.",
+    )
+    publish.add_argument("file", metavar="FILE.flv")
+    publish.add_argument("url", metavar="URL")
+    publish.add_argument(
+        "--loop", action="store_true", help="start over at the end, forever (timestamps go on)"
+    )
+    publish.add_argument(
+        "--no-realtime",
+        dest="realtime",
+        action="store_false",
+        help="send as fast as the connection allows instead of at real time",
+    )
+    publish.set_defaults(run=_publish)
+
+    probe = commands.add_parser(
+        "probe",
+        parents=[verbose],
+        help="show what a stream carries",
+        description=(
+            "Play a stream briefly and show its codecs, resolution, frame rate, sample "
+            "rate and bitrates."
+        ),
+    )
+    probe.add_argument("url", metavar="URL")
+    probe.add_argument("--json", action="store_true", help="print JSON instead of text")
+    probe.add_argument(
+        "--duration",
+        metavar="S",
+        type=_positive_float,
+        default=5.0,
+        help="look at the stream for at most S seconds (default: 5)",
+    )
+    probe.set_defaults(run=_probe)
+    return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is not in 0..65535")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not positive")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+# -- running a command -------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        # argparse exits for --help, --version and usage errors (status 2).
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    _configure_logging(args.verbose)
+    try:
+        status: int = trio.run(_main, args)
+    except KeyboardInterrupt:
+        # Only possible before the signal handlers are in place.
+        return EXIT_INTERRUPTED
+    return status
+
+
+def _configure_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    if verbose <= 0:
+        handler.setFormatter(logging.Formatter(f"{_PROG}: %(levelname)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+class _Stop:
+    """How a command learns of Ctrl-C / SIGTERM.
+
+    The first signal calls :attr:`graceful` when the command set one (``serve`` stops
+    listening and lets recordings finish), else cancels :attr:`scope`; a second signal
+    always cancels :attr:`scope`.  Commands finish their output in ``finally`` blocks.
+    """
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.signalled = False
+        self.graceful: Callable[[], None] | None = None
+
+    async def watch(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        signals = [signal.SIGINT, signal.SIGTERM]
+        with trio.open_signal_receiver(*signals) as received:
+            task_status.started()
+            async for signum in received:
+                logger.debug("got signal %d", signum)
+                if not self.signalled and self.graceful is not None:
+                    self.signalled = True
+                    self.graceful()
+                else:
+                    self.signalled = True
+                    self.scope.cancel()
+
+
+Command = Callable[[argparse.Namespace, _Stop], Awaitable[int]]
+
+
+async def _main(args: argparse.Namespace) -> int:
+    stop = _Stop()
+    command: Command = args.run
+    status = EXIT_INTERRUPTED
+    async with trio.open_nursery() as nursery:
+        await nursery.start(stop.watch)
+        try:
+            with stop.scope:
+                status = await _run_command(command, args, stop)
+        finally:
+            nursery.cancel_scope.cancel()
+    if stop.scope.cancelled_caught and stop.signalled:
+        status = EXIT_OK if command is _serve else EXIT_INTERRUPTED
+    return status
+
+
+async def _run_command(command: Command, args: argparse.Namespace, stop: _Stop) -> int:
+    """Run ``command``, turning the failures a user can meet into one line and a status."""
+    try:
+        return await command(args, stop)
+    except BaseExceptionGroup as group:
+        single = _single(group)
+        if single is None or isinstance(single, trio.Cancelled | KeyboardInterrupt):
+            raise
+        error = single
+    except Exception as exc:
+        error = exc
+    status, message = _describe(error)
+    if status is None:
+        raise error
+    _error(message)
+    return status
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one exception in a (nested) group of one, else None."""
+    exceptions = group.exceptions
+    while len(exceptions) == 1 and isinstance(exceptions[0], BaseExceptionGroup):
+        exceptions = exceptions[0].exceptions
+    return exceptions[0] if len(exceptions) == 1 else None
+
+
+def _describe(error: BaseException) -> tuple[int | None, str]:
+    """The exit status and one-line message for an expected failure (None: a bug)."""
+    if isinstance(error, CLIError):
+        return error.status, error.message
+    if isinstance(error, ConnectionFailed | ConnectionTimeout):
+        message = str(error)
+        reason = _root_reason(error)
+        if reason and reason.lower() not in message.lower():
+            # "could not connect to h:p: all attempts to connect to h:p failed" says
+            # less than the reason.
+            message = message.partition(": all attempts to connect")[0] + f": {reason}"
+        return EXIT_UNREACHABLE, message
+    if isinstance(error, StreamNotFound):
+        return EXIT_FAILED, f"stream not found ({error})"
+    if isinstance(error, PlayRejected):
+        return EXIT_FAILED, f"the server refused to play the stream ({error})"
+    if isinstance(error, PublishRejected):
+        return EXIT_FAILED, f"the server refused to publish the stream ({error})"
+    if isinstance(error, ConnectionRejected):
+        return EXIT_FAILED, f"the server refused the connection ({error})"
+    if isinstance(error, ConnectionClosed):
+        return EXIT_FAILED, str(error) or "the connection was closed"
+    if isinstance(error, ProtocolError):
+        return EXIT_FAILED, f"protocol error: {error}"
+    if isinstance(error, RTMPError):
+        return EXIT_FAILED, str(error)
+    if isinstance(error, OSError):
+        return EXIT_FAILED, _os_error(error)
+    return None, ""
+
+
+def _root_reason(error: BaseException) -> str | None:
+    """The operating system's words for why a connection failed ("Connection refused"),
+    found down the chain of causes (Trio's "all attempts to connect failed" hides it)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    reason = None
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError):
+            # The deepest one is the plainest; an errno says it best.
+            if current.errno is not None and current.errno > 0:
+                reason = os.strerror(current.errno)
+            elif current.strerror:
+                reason = current.strerror
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return reason
+
+
+def _os_error(error: OSError) -> str:
+    if error.filename is not None:
+        return f"{error.filename}: {error.strerror or error}"
+    return error.strerror or str(error)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters (a server's words may have newlines) as spaces."""
+    return "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text).strip()
+
+
+def _error(message: str) -> None:
+    print(f"{_PROG}: error: {_one_line(message)}", file=sys.stderr, flush=True)
+
+
+def _note(message: str) -> None:
+    """A line for the user on stderr (not part of any output)."""
+    print(f"{_PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def _parse_url(text: str, *, need_key: bool = True) -> RTMPURL:
+    try:
+        url = parse_url(text)
+    except LocalProtocolError as exc:
+        # The parser's message starts "bad RTMP URL: ..." and never repeats the URL.
+        raise CLIError(str(exc), EXIT_USAGE) from None
+    if need_key and not url.stream_key:
+        raise CLIError(
+            "bad RTMP URL: no stream key (expected rtmp://host[:port]/app[/instance]/streamkey)",
+            EXIT_USAGE,
+        )
+    return url
+
+
+def _where(url: RTMPURL) -> str:
+    """The server and application of ``url``, never its stream key (often a secret)."""
+    return f"{url.scheme}://{url.url_host}:{url.port}/{url.app}"
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, rest = divmod(rest, 60)
+    return f"{int(hours):02d}:{int(minutes):02d}:{rest:04.1f}"
+
+
+def _rate(bits_per_second: float) -> str:
+    if bits_per_second >= 1e6:
+        return f"{bits_per_second / 1e6:.2f} Mbit/s"
+    return f"{bits_per_second / 1e3:.0f} kbit/s"
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+class _Line:
+    """One line of live status on a terminal's stderr, redrawn in place."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._width = 0
+
+    def draw(self, text: str) -> None:
+        try:
+            columns = os.get_terminal_size(self._stream.fileno()).columns
+        except (OSError, ValueError, io.UnsupportedOperation):
+            columns = 80
+        text = text[: max(columns - 1, 10)]
+        pad = max(self._width - len(text), 0)
+        self._width = len(text)
+        self._stream.write("\r" + text + " " * pad)
+        self._stream.flush()
+
+    def end(self) -> None:
+        if self._width:
+            self._stream.write("\n")
+            self._stream.flush()
+            self._width = 0
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Window:
+    """Bytes and video frames over the last few seconds (for a status line)."""
+
+    def __init__(self, seconds: float = 2.0) -> None:
+        self._seconds = seconds
+        self._events: collections.deque[tuple[float, int, int]] = collections.deque()
+        self._bytes = 0
+        self._frames = 0
+
+    def add(self, size: int, frames: int) -> None:
+        now = time.monotonic()
+        self._events.append((now, size, frames))
+        self._bytes += size
+        self._frames += frames
+        self._expire(now)
+
+    def _expire(self, now: float) -> None:
+        events = self._events
+        while events and now - events[0][0] > self._seconds:
+            _, size, frames = events.popleft()
+            self._bytes -= size
+            self._frames -= frames
+
+    def rates(self) -> tuple[float, float]:
+        """(bits per second, frames per second)."""
+        now = time.monotonic()
+        self._expire(now)
+        if not self._events:
+            return 0.0, 0.0
+        span = max(now - self._events[0][0], min(self._seconds, 0.5))
+        return self._bytes * 8 / span, self._frames / span
+
+
+# -- serve -----------------------------------------------------------------------------
+
+
+async def _serve(args: argparse.Namespace, stop: _Stop) -> int:
+    for push in args.push:
+        url = _parse_url(push, need_key=False)
+        if not url.app:
+            raise CLIError(f"bad --push URL: no application in {_where(url)}", EXIT_USAGE)
+    record_dir = None
+    if args.record is not None:
+        record_dir = Path(args.record)
+        try:
+            record_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CLIError(
+                f"cannot use --record {args.record}: {_os_error(exc)}", EXIT_USAGE
+            ) from None
+    relay = Relay(
+        RelayConfig(
+            record_dir=str(record_dir) if record_dir is not None else None,
+            push=tuple(args.push),
+        )
+    )
+    server_config = ServerConfig(max_connections=args.max_connections)
+    host = args.host or None
+    async with trio.open_nursery() as nursery:
+        try:
+            server = await nursery.start(
+                partial(relay.serve, args.port, host=host, server_config=server_config)
+            )
+        except (OSError, BaseExceptionGroup) as exc:
+            error = _single(exc) if isinstance(exc, BaseExceptionGroup) else exc
+            if not isinstance(error, OSError):
+                raise
+            raise CLIError(
+                f"cannot listen on {args.host or '*'}:{args.port}: {error.strerror or error}"
+            ) from None
+        shown = args.host if args.host else "0.0.0.0"
+        shown = f"[{shown}]" if ":" in shown else shown
+        example = "<host>" if args.host in ("", "0.0.0.0", "::") else shown
+        print(f"{_PROG}: relay listening on rtmp://{shown}:{server.port}", flush=True)
+        print(
+            f"{_PROG}: publish to rtmp://{example}:{server.port}/<app>/<key> "
+            "and play the same URL (Ctrl-C stops)",
+            flush=True,
+        )
+        if record_dir is not None:
+            print(f"{_PROG}: recording every stream under {record_dir}", flush=True)
+        for push in args.push:
+            print(f"{_PROG}: pushing every stream to {_where(parse_url(push))}/<key>", flush=True)
+        stats = trio.CancelScope()
+        if args.verbose:
+            nursery.start_soon(_log_statistics, relay, stats)
+
+        def graceful() -> None:
+            logger.info("stopping: no new connections; finishing recordings and pushes")
+            stats.cancel()
+            server.stop()
+            # The relay's task ends once recordings and pushes are done; wait that long
+            # at most.
+            nursery.cancel_scope.deadline = trio.current_time() + _SERVE_GRACE
+
+        stop.graceful = graceful
+    return EXIT_OK
+
+
+async def _log_statistics(relay: Any, scope: trio.CancelScope, interval: float = 10.0) -> None:
+    with scope:
+        while True:
+            await trio.sleep(interval)
+            server = relay.server
+            if server is not None:
+                counts = server.statistics()
+                logger.info(
+                    "%d connections (%d in all, %d refused)",
+                    counts.connections,
+                    counts.total_connections,
+                    counts.refused,
+                )
+            for stream in relay.statistics():
+                logger.info(
+                    "%s/%s: %s, %d players, %s, %.1f fps, %d dropped",
+                    stream.app,
+                    stream.stream_key,
+                    "live" if stream.live else "waiting",
+                    stream.players,
+                    _rate(stream.bitrate),
+                    stream.fps,
+                    stream.dropped,
+                )
+
+
+# -- play ------------------------------------------------------------------------------
+
+
+class _Output:
+    """Where ``play`` writes: a file (finished with duration and size) or stdout."""
+
+    def __init__(self, target: str | None) -> None:
+        self.path: Path | None = None
+        self._file: IO[bytes] | None = None
+        if target is None or target == "-":
+            if target is None and _stdout_is_terminal():
+                raise CLIError(
+                    "stdout is a terminal: give -o FILE.flv, or -o - to write there anyway",
+                    EXIT_USAGE,
+                )
+        else:
+            self.path = Path(target)
+            parent = self.path.parent
+            if not parent.is_dir():
+                raise CLIError(f"cannot write {target}: no directory {parent}", EXIT_USAGE)
+        self.writer: FlvWriter | None = None
+        self.bytes = 0
+        self.broken = False
+
+    def open(self) -> None:
+        if self.path is None:
+            self._file = sys.stdout.buffer
+            seekable = False
+        else:
+            try:
+                self._file = open(self.path, "wb")  # noqa: SIM115 (closed in finish())
+            except OSError as exc:
+                raise CLIError(f"cannot write {_os_error(exc)}", EXIT_USAGE) from None
+            seekable = self._file.seekable()
+        self.writer = FlvWriter(seekable=seekable)
+
+    async def write(self, data: bytes) -> None:
+        if not data or self.broken:
+            return
+        file = self._file
+        assert file is not None
+        try:
+            await trio.to_thread.run_sync(_write_all, file, data)
+        except BrokenPipeError:
+            # The reader went away (the player was closed): a normal way to stop.
+            self.broken = True
+            _silence_stdout()
+            return
+        self.bytes += len(data)
+
+    def finish(self) -> None:
+        """Write the end of the file and its duration and size (sync: runs even when
+        cancelled, and quickly)."""
+        file, writer = self._file, self.writer
+        if file is None or writer is None:
+            return
+        self._file = None
+        try:
+            if not self.broken:
+                tail, patches = writer.finish()
+                file.write(tail)
+                file.flush()
+                for offset, data in patches:
+                    file.seek(offset)
+                    file.write(data)
+                    file.flush()
+        except BrokenPipeError:
+            self.broken = True
+            _silence_stdout()
+        finally:
+            if self.path is not None:
+                file.close()
+
+
+def _write_all(file: IO[bytes], data: bytes) -> None:
+    file.write(data)
+    file.flush()
+
+
+def _stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of a closed pipe
+    does not print a BrokenPipeError (the recipe of Python's signal documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+
+
+class _PlayStatus:
+    """The ``play`` status line: media time, bitrate, frame rate, bytes written."""
+
+    def __init__(self, output: _Output) -> None:
+        self.output = output
+        self.window = _Window()
+        self.media_time = 0.0
+        self.started = False
+        self._line = _Line(sys.stderr)
+
+    def text(self) -> str:
+        if not self.started:
+            return "waiting for the stream..."
+        bitrate, fps = self.window.rates()
+        return (
+            f"time {_clock(self.media_time)}  {_rate(bitrate)}  {fps:.1f} fps  "
+            f"{_size(self.output.bytes)}"
+        )
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self._line.draw(self.text())
+                await trio.sleep(_STATUS_INTERVAL)
+        finally:
+            self._line.draw(self.text())
+            self._line.end()
+
+
+class _Timeline:
+    """Output timestamps of ``play``: as received, but with ``--follow`` shifted so a
+    new publisher (whose clock starts over) continues the file instead of going back."""
+
+    def __init__(self, follow: bool) -> None:
+        self._follow = follow
+        self._offset = 0
+        self._last = -1
+        self._step = 40
+
+    def map(self, tag_type: int, timestamp: int) -> int:
+        out = timestamp + self._offset
+        if self._follow and self._last >= 0 and out < self._last - _NEW_PUBLISHER_JUMP:
+            self._offset = self._last + self._step - timestamp
+            out = timestamp + self._offset
+            logger.info("timestamps start over (a new publisher); continuing the file")
+        if self._last >= 0 and 0 < out - self._last < 1000 and tag_type == TagType.VIDEO:
+            self._step = out - self._last
+        self._last = max(self._last, out)
+        return out & 0xFFFFFFFF
+
+
+def _is_header(tag: FlvTag) -> bool:
+    """Whether an audio or video tag is a sequence header (decoder configuration)."""
+    if tag.tag_type == TagType.VIDEO:
+        return video_info(tag.data)[1]
+    return is_audio_sequence_header(tag.data)
+
+
+async def _play(args: argparse.Namespace, stop: _Stop) -> int:
+    url = _parse_url(args.url)
+    output = _Output(args.output)
+    # Log lines would tear a status line apart: one or the other.
+    status = _PlayStatus(output) if _stderr_is_terminal() and not args.verbose else None
+    logger.info("playing from %s", _where(url))
+    ended = False
+    try:
+        async with open_client(args.url, demux=False) as client:
+            await client.play(follow=args.follow)
+            logger.info("play started")
+            output.open()
+            async with trio.open_nursery() as nursery:
+                if status is not None:
+                    nursery.start_soon(status.run)
+                try:
+                    ended = await _copy_stream(client, output, args, status)
+                finally:
+                    nursery.cancel_scope.cancel()
+    finally:
+        output.finish()
+    if output.broken:
+        logger.info("the output was closed; stopped")
+    elif ended:
+        logger.info("the stream ended")
+    return EXIT_OK
+
+
+class _Copier:
+    """Turns the tags of a played stream into FLV bytes for ``play``.
+
+    Sequence headers that come before the first frame are held back and written with
+    that frame's timestamp: a relay sends a late joiner the headers stamped when the
+    publisher started, maybe hours before the frames that follow, and the file's
+    duration is measured from its first audio or video tag.
+    """
+
+    def __init__(self, writer: FlvWriter, follow: bool, limit: int | None) -> None:
+        self.writer = writer
+        self.timeline = _Timeline(follow)
+        self.limit = limit
+        #: The first frame's timestamp (None until a frame came).
+        self.first: int | None = None
+        self.media_time = 0
+        self._pending: list[FlvTag] = []
+
+    def add(self, tag: FlvTag) -> tuple[bytes, bool]:
+        """The bytes for ``tag``, and whether ``--duration`` is reached (tag not written)."""
+        writer = self.writer
+        if tag.tag_type == TagType.SCRIPT:
+            metadata = _metadata_of(tag)
+            return (writer.write_metadata(metadata) if metadata is not None else b""), False
+        if tag.tag_type not in (TagType.AUDIO, TagType.VIDEO):
+            return b"", False
+        timestamp = self.timeline.map(tag.tag_type, tag.timestamp)
+        header = _is_header(tag)
+        first = self.first
+        if first is None:
+            if header:
+                self._pending.append(tag._replace(timestamp=timestamp))
+                return b"", False
+            first = self.first = timestamp
+            out = [writer.write_tag(h.tag_type, timestamp, h.data) for h in self._pending]
+            self._pending = []
+            out.append(writer.write_tag(tag.tag_type, timestamp, tag.data))
+            return b"".join(out), False
+        media_time = timestamp - first
+        if not header:
+            if self.limit is not None and media_time >= self.limit:
+                return b"", True
+            self.media_time = max(self.media_time, media_time)
+        return writer.write_tag(tag.tag_type, max(timestamp, first), tag.data), False
+
+    def flush(self) -> bytes:
+        """Headers still held back (a stream that ended before its first frame)."""
+        pending, self._pending = self._pending, []
+        return b"".join(self.writer.write_tag(t.tag_type, t.timestamp, t.data) for t in pending)
+
+
+async def _copy_stream(
+    client: RTMPClient, output: _Output, args: argparse.Namespace, status: _PlayStatus | None
+) -> bool:
+    """Copy tags to ``output`` until the stream ends (True), or ``--duration`` passes or
+    the output closes (False)."""
+    assert output.writer is not None
+    frames = client.frames
+    limit = None if args.duration is None else int(args.duration * 1000)
+    copier = _Copier(output.writer, args.follow, limit)
+    with trio.CancelScope() as deadline:
+        while True:
+            try:
+                batch = [await frames.receive()]
+            except trio.EndOfChannel:
+                await output.write(copier.flush())
+                return True
+            # Whatever else is ready goes out in the same write.
+            while len(batch) < _WRITE_BATCH:
+                try:
+                    batch.append(frames.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            chunks = []
+            done = False
+            for item in batch:
+                assert isinstance(item, FlvTag)
+                started = copier.first is not None
+                data, done = copier.add(item)
+                if done:
+                    break
+                chunks.append(data)
+                if not started and copier.first is not None:
+                    if limit is not None:
+                        # Also a bound in wall-clock time, should the stream stall.
+                        deadline.deadline = trio.current_time() + limit / 1000 + 1.0
+                    if status is not None:
+                        status.started = True
+                if status is not None and item.tag_type in (TagType.AUDIO, TagType.VIDEO):
+                    status.media_time = copier.media_time / 1000
+                    is_frame = item.tag_type == TagType.VIDEO and not _is_header(item)
+                    status.window.add(len(item.data), int(is_frame))
+            await output.write(b"".join(chunks))
+            if done or output.broken:
+                return False
+    return False
+
+
+def _metadata_of(tag: FlvTag) -> dict[str, Any] | None:
+    """The value of an ``onMetaData`` script tag, else None."""
+    values = _script_values(tag)
+    if values and values[0] == "@setDataFrame":
+        values = values[1:]
+    if values and len(values) >= 2 and values[0] == "onMetaData" and isinstance(values[1], dict):
+        return dict(values[1])
+    return None
+
+
+def _script_values(tag: FlvTag) -> list[Any] | None:
+    """A script tag's AMF0 values, or None (logged) if they do not decode."""
+    try:
+        return tag.script_values()
+    except ProtocolError as exc:
+        logger.warning("ignoring a malformed data message: %s", exc)
+        return None
+
+
+# -- publish ----------------------------------------------------------------------------
+
+
+class _FlvSource:
+    """An FLV file read a piece at a time (never whole), as tags."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._file: IO[bytes] = open(path, "rb")  # noqa: SIM115 (closed in close())
+            self.size = os.fstat(self._file.fileno()).st_size
+            head = self._file.read(9)
+        except OSError as exc:
+            raise CLIError(f"cannot read {_os_error(exc)}", EXIT_USAGE) from None
+        if len(head) < 9 or head[:3] != b"FLV":
+            self._file.close()
+            raise CLIError(f"{path} is not an FLV file", EXIT_USAGE)
+        #: Bytes of the file consumed by the tags read so far.
+        self.position = 0
+        self._reader = FlvReader()
+        self._ended = True
+
+    async def rewind(self) -> None:
+        """Start reading from the beginning."""
+        await trio.to_thread.run_sync(self._file.seek, 0)
+        self._reader = FlvReader()
+        self._ended = False
+        self.position = 0
+
+    async def read(self) -> list[FlvTag] | None:
+        """The next tags (maybe none yet), or None at the end of the file."""
+        if self._ended:
+            return None
+        data = await trio.to_thread.run_sync(self._file.read, _READ_SIZE)
+        try:
+            events = self._reader.receive_data(data)
+        except ProtocolError as exc:
+            raise CLIError(f"{self.path}: not FLV after byte {self.position}: {exc}") from None
+        tags = []
+        for event in events:
+            if type(event) is FlvTag:
+                self.position += 15 + len(event.data)
+                tags.append(event)
+            elif type(event) is FlvHeader:
+                self.position = event.data_offset + 4
+            elif type(event) is FlvEnd:
+                self._ended = True
+                if event.truncated:
+                    logger.warning(
+                        "%s ends inside a tag (%d bytes ignored)", self.path, event.unparsed
+                    )
+        return tags
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _PublishProgress:
+    """The ``publish`` progress bar: position in the file, media time, bitrate, loop."""
+
+    def __init__(self, source: _FlvSource) -> None:
+        self.source = source
+        self.window = _Window()
+        self.media_time = 0.0
+        self.total: float | None = None
+        self.loop = 1
+        self._line = _Line(sys.stderr)
+
+    def text(self) -> str:
+        size = max(self.source.size, 1)
+        fraction = min(self.source.position / size, 1.0)
+        width = 24
+        filled = int(fraction * width)
+        bar = "#" * filled + "-" * (width - filled)
+        bitrate, _ = self.window.rates()
+        when = _clock(self.media_time)
+        if self.total:
+            when += f" / {_clock(self.total)}"
+        loop = f"  loop {self.loop}" if self.loop > 1 else ""
+        return f"[{bar}] {fraction * 100:3.0f}%  {when}  {_rate(bitrate)}{loop}"
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self._line.draw(self.text())
+                await trio.sleep(_STATUS_INTERVAL)
+        finally:
+            self._line.draw(self.text())
+            self._line.end()
+
+
+async def _publish(args: argparse.Namespace, stop: _Stop) -> int:
+    url = _parse_url(args.url)
+    source = _FlvSource(Path(args.file))
+    try:
+        progress = _PublishProgress(source) if _stderr_is_terminal() and not args.verbose else None
+        logger.info("publishing %s to %s", source.path, _where(url))
+        async with open_client(args.url) as client:
+            await client.publish()
+            logger.info("publish started")
+            async with trio.open_nursery() as nursery:
+                if progress is not None:
+                    nursery.start_soon(progress.run)
+                try:
+                    await _send_file(client, source, args, progress)
+                finally:
+                    nursery.cancel_scope.cancel()
+    finally:
+        source.close()
+    logger.info("done")
+    return EXIT_OK
+
+
+class _Pacer:
+    """Sends tags at the pace of their timestamps (or at once, without ``realtime``)."""
+
+    def __init__(self, realtime: bool) -> None:
+        self.realtime = realtime
+        self._origin: float | None = None
+        self._base = 0
+
+    async def wait(self, timestamp: int) -> None:
+        if self._origin is None:
+            self._origin = trio.current_time()
+            self._base = timestamp
+        if self.realtime:
+            await trio.sleep_until(self._origin + (timestamp - self._base) / 1000)
+
+    def media_time(self, timestamp: int) -> float:
+        return (timestamp - self._base) / 1000
+
+
+async def _send_file(
+    client: RTMPClient,
+    source: _FlvSource,
+    args: argparse.Namespace,
+    progress: _PublishProgress | None,
+) -> None:
+    pacer = _Pacer(args.realtime)
+    # Added to the file's timestamps: 0 in the first pass; with --loop, each pass starts
+    # one frame after the last one ended, so the timestamps keep rising.
+    offset = 0
+    passes = 0
+    while True:
+        passes += 1
+        if progress is not None:
+            progress.loop = passes
+        await source.rewind()
+        first: int | None = None  # the first audio/video timestamp of the file
+        last = -1
+        last_video = -1
+        step = 0
+        while (tags := await source.read()) is not None:
+            for tag in tags:
+                kind = tag.tag_type
+                if tag.filtered:
+                    logger.warning("skipping an encrypted (filtered) tag at %d ms", tag.timestamp)
+                    continue
+                timestamp = tag.timestamp + offset
+                if kind == TagType.SCRIPT:
+                    # Metadata once: later passes would only repeat it.
+                    if passes == 1:
+                        await _send_script(client, tag, timestamp, progress)
+                    continue
+                if kind not in (TagType.AUDIO, TagType.VIDEO):
+                    continue
+                if first is None:
+                    first = tag.timestamp
+                await pacer.wait(timestamp)
+                await client.send_raw(kind, timestamp, tag.data)
+                if kind == TagType.VIDEO:
+                    if 0 <= last_video < timestamp < last_video + 1000:
+                        step = timestamp - last_video
+                    last_video = timestamp
+                last = max(last, timestamp)
+                if progress is not None:
+                    progress.media_time = pacer.media_time(timestamp)
+                    is_frame = kind == TagType.VIDEO and not _is_header(tag)
+                    progress.window.add(len(tag.data), int(is_frame))
+        if not args.loop:
+            return
+        if first is None:
+            raise CLIError(f"{source.path} has no audio or video to loop", EXIT_USAGE)
+        offset = last + (step or 40) - first
+        logger.info("looping %s (pass %d)", source.path, passes + 1)
+
+
+async def _send_script(
+    client: RTMPClient, tag: FlvTag, timestamp: int, progress: _PublishProgress | None
+) -> None:
+    values = _script_values(tag)
+    if not values:
+        return
+    if progress is not None and len(values) >= 2 and values[0] == "onMetaData":
+        metadata = values[1]
+        duration = metadata.get("duration") if isinstance(metadata, dict) else None
+        if _number(duration) and duration > 0:
+            progress.total = duration
+    # send_tag sends onMetaData as @setDataFrame, as FFmpeg does.
+    await client.send_tag(timestamp, tag)
+
+
+# -- probe ------------------------------------------------------------------------------
+
+
+class _Track:
+    """What ``probe`` saw of one track."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        self.config = config
+        self.samples = 0
+        self.bytes = 0
+        self.first: int | None = None
+        self.last = 0
+
+    def add(self, timestamp: int, size: int) -> None:
+        self.samples += 1
+        self.bytes += size
+        if self.first is None:
+            self.first = timestamp
+        self.last = max(self.last, timestamp)
+
+    @property
+    def span(self) -> int:
+        return 0 if self.first is None else self.last - self.first
+
+    def frame_rate(self) -> float | None:
+        if self.samples >= 2 and self.span > 0:
+            return (self.samples - 1) * 1000 / self.span
+        return None
+
+    def bitrate(self) -> float | None:
+        if self.samples >= 2 and self.span > 0:
+            # n samples cover n intervals of about span / (n - 1) each.
+            return self.bytes * 8 * 1000 * (self.samples - 1) / (self.span * self.samples)
+        return None
+
+
+class _Probe:
+    """Collects what a stream carries, from raw tags."""
+
+    def __init__(self) -> None:
+        self.demuxer = Demuxer()
+        self.tracks: dict[tuple[str, int], _Track] = {}
+        self.metadata: dict[str, Any] | None = None
+        self.bytes = 0
+        self.first: int | None = None
+        self.last = 0
+
+    def add(self, tag: FlvTag) -> None:
+        if tag.tag_type in (TagType.AUDIO, TagType.VIDEO):
+            self.bytes += len(tag.data)
+            # Sequence headers may carry the publisher's first timestamp, long ago.
+            if not _is_header(tag):
+                if self.first is None:
+                    self.first = tag.timestamp
+                self.last = max(self.last, tag.timestamp)
+        try:
+            frames = self.demuxer.tag(tag.tag_type, tag.timestamp, tag.data)
+        except ProtocolError as exc:
+            logger.warning("ignoring a malformed message: %s", exc)
+            return
+        for frame in frames:
+            if isinstance(frame, CodecConfig):
+                key = (frame.media, frame.track)
+                track = self.tracks.get(key)
+                if track is None:
+                    self.tracks[key] = _Track(frame)
+                else:
+                    track.config = frame
+            elif isinstance(frame, VideoSample):
+                video = self.tracks.get(("video", frame.track))
+                if video is not None:
+                    video.add(frame.dts, _payload_size(frame.payload))
+            elif isinstance(frame, AudioSample):
+                audio = self.tracks.get(("audio", frame.track))
+                if audio is not None:
+                    audio.add(frame.timestamp, len(frame.payload))
+            elif (
+                isinstance(frame, Metadata)
+                and frame.name == "onMetaData"
+                and isinstance(frame.value, dict)
+            ):
+                self.metadata = dict(frame.value)
+
+    def complete(self) -> bool:
+        """Whether every track announced or seen has its codec and enough samples."""
+        expected = {media for media, _ in self.tracks}
+        metadata = self.metadata or {}
+        if metadata.get("videocodecid") not in (None, 0, 0.0) or "width" in metadata:
+            expected.add("video")
+        if metadata.get("audiocodecid") not in (None,) or "audiosamplerate" in metadata:
+            expected.add("audio")
+        if not expected:
+            return False
+        for media in expected:
+            tracks = [t for (m, _), t in self.tracks.items() if m == media]
+            if not tracks or any(t.samples < 2 or t.span < _PROBE_SPAN for t in tracks):
+                return False
+        return True
+
+    def report(self, server: str | None) -> dict[str, Any]:
+        streams = []
+        # Video first, as ffprobe and most tools list them.
+        order = sorted(self.tracks.items(), key=lambda item: (item[0][0] != "video", item[0][1]))
+        for (media, number), track in order:
+            config = track.config
+            entry: dict[str, Any] = {"media": media, "track": number, "codec": config.codec}
+            info = config.info
+            if isinstance(info, VideoInfo):
+                entry.update(
+                    profile=info.profile,
+                    level=info.level,
+                    width=info.width,
+                    height=info.height,
+                    bit_depth=info.bit_depth,
+                    chroma_format=info.chroma_format,
+                )
+            elif isinstance(info, AudioInfo):
+                entry.update(
+                    profile=info.profile,
+                    sample_rate=info.sample_rate,
+                    channels=info.channels,
+                    sample_size=info.sample_size,
+                )
+            if media == "video":
+                measured = track.frame_rate()
+                declared = info.frame_rate if isinstance(info, VideoInfo) else None
+                entry["frame_rate"] = _round(measured if measured is not None else declared)
+                if number == 0 and self.metadata:
+                    # Legacy codecs carry no configuration: the metadata may know the size.
+                    for key in ("width", "height"):
+                        value = self.metadata.get(key)
+                        if entry.get(key) is None and _number(value):
+                            entry[key] = int(value)
+            elif number == 0 and self.metadata and entry.get("sample_rate") is None:
+                rate = self.metadata.get("audiosamplerate")
+                if _number(rate):
+                    entry["sample_rate"] = int(rate)
+            entry["bitrate"] = _round(track.bitrate(), 0)
+            entry["frames"] = track.samples
+            streams.append({k: v for k, v in entry.items() if v is not None})
+        span = 0 if self.first is None else self.last - self.first
+        return {
+            "streams": streams,
+            "bitrate": _round(self.bytes * 8 * 1000 / span, 0) if span > 0 else None,
+            "duration": round(span / 1000, 3),
+            "metadata": _jsonable(self.metadata) if self.metadata is not None else None,
+            "server": server,
+        }
+
+
+def _payload_size(payload: list[bytes] | bytes) -> int:
+    if isinstance(payload, bytes):
+        return len(payload)
+    return sum(len(unit) for unit in payload)
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    if value is None:
+        return None
+    return round(value, digits) if digits else float(round(value))
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """AMF values as JSON values (AMF may hold cycles, dates, bytes, NaN...)."""
+    if depth > 16:
+        return None
+    if value is None or isinstance(value, bool | int | str):
+        return str(value) if isinstance(value, str) else value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, depth + 1) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    return str(value)
+
+
+def _probe_text(report: dict[str, Any]) -> str:
+    lines = []
+    if report.get("server"):
+        lines.append(f"server: {report['server']}")
+    for stream in report["streams"]:
+        media = stream["media"]
+        label = media if stream["track"] == 0 else f"{media} track {stream['track']}"
+        codec = stream["codec"]
+        if stream.get("profile"):
+            codec += f" ({stream['profile']})"
+        parts = [codec]
+        if media == "video":
+            if stream.get("width") and stream.get("height"):
+                parts.append(f"{stream['width']}x{stream['height']}")
+            if stream.get("frame_rate"):
+                parts.append(f"{stream['frame_rate']:.2f} fps")
+            if stream.get("chroma_format") and stream.get("bit_depth"):
+                parts.append(f"{stream['chroma_format']} {stream['bit_depth']}-bit")
+        else:
+            if stream.get("sample_rate"):
+                parts.append(f"{stream['sample_rate']} Hz")
+            channels = stream.get("channels")
+            if channels:
+                parts.append({1: "mono", 2: "stereo"}.get(channels, f"{channels} channels"))
+        if stream.get("bitrate") is not None:
+            parts.append(_rate(stream["bitrate"]))
+        lines.append(f"{label}: " + ", ".join(parts))
+    if report.get("bitrate") is not None:
+        lines.append(f"bitrate: {_rate(report['bitrate'])} (over {report['duration']:.1f} s)")
+    metadata = report.get("metadata") or {}
+    encoder = metadata.get("encoder")
+    if isinstance(encoder, str) and encoder:
+        lines.append(f"encoder: {encoder}")
+    return "\n".join(lines)
+
+
+async def _probe(args: argparse.Namespace, stop: _Stop) -> int:
+    _parse_url(args.url)
+    probe = _Probe()
+    server: str | None = None
+    async with open_client(args.url, demux=False) as client:
+        fms = client.server_properties.get("fmsVer")
+        server = fms if isinstance(fms, str) else None
+        await client.play()
+        with trio.move_on_after(args.duration):
+            async for tag in client.frames:
+                assert isinstance(tag, FlvTag)
+                probe.add(tag)
+                if probe.complete():
+                    break
+    report = probe.report(server)
+    if args.json:
+        print(json.dumps(report, indent=2, allow_nan=False), flush=True)
+    elif report["streams"]:
+        print(_probe_text(report), flush=True)
+    if not report["streams"]:
+        raise CLIError(f"no audio or video within {args.duration:g} s")
+    return EXIT_OK

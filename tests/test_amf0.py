@@ -745,3 +745,25 @@ def test_failed_encode_leaves_the_context_unchanged() -> None:
     value = decoder.decode_value(again)[0]
     assert value == [shared, "amf3 text"]
     assert value[0] is original
+
+
+@pytest.mark.parametrize(
+    "raw", [h("02 00 05 61 62"), h("02 00 02 C3 28"), h("11 06 05 C3 28"), h("05")]
+)
+@pytest.mark.parametrize("through_memoryview", [False, True])
+def test_caller_buffer_stays_resizable(raw: bytes, through_memoryview: bool) -> None:
+    # A bytearray the decoder saw (directly or through a memoryview) must not stay
+    # exported after decode returns or raises, even while the exception is alive.
+    buffer = bytearray(raw)
+    for call in (amf0.decode, amf0.decode_value, amf0.AMF0Decoder().decode_value):
+        view = memoryview(buffer) if through_memoryview else None
+        error = None
+        try:
+            call(buffer if view is None else view)
+        except RemoteProtocolError as exc:
+            error = exc
+        if view is not None:
+            view.release()
+        buffer.append(0)  # raises BufferError while an export is alive
+        del buffer[-1]
+        assert (error is None) == (raw == h("05"))

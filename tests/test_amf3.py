@@ -547,3 +547,17 @@ def test_failed_encode_leaves_the_context_unchanged() -> None:
     decoder = amf3.AMF3Decoder()
     assert decoder.decode_value(first)[0] == ["kept", {"k": 1}]
     assert decoder.decode_value(again)[0] == ["new string", "kept"]
+
+
+@pytest.mark.parametrize("raw", [h("06 05 C3 28"), h("07 03 FF"), h("09 05 01 04"), h("01")])
+def test_caller_buffer_stays_resizable(raw: bytes) -> None:
+    buffer = bytearray(raw)
+    for call in (amf3.decode, amf3.decode_value, amf3.AMF3Decoder().decode_value):
+        error = None
+        try:
+            call(buffer)
+        except RemoteProtocolError as exc:
+            error = exc
+        buffer.append(0)  # raises BufferError while an export is alive
+        del buffer[-1]
+        assert (error is None) == (raw == h("01"))

@@ -46,6 +46,17 @@ Python value              AMF0 (encode / decode)                 AMF3 (encode / 
 (an object met again)     reference 0x07 to the first one        object reference
 ========================  =====================================  ===========================
 
+Notes on the mapping
+    ``bool`` is tested before ``int``: ``True`` is a boolean, never the number 1.
+    Integers beyond 2**53 lose precision as doubles; beyond the double range they
+    are a LocalProtocolError.  Member names must be ``str``; a member named ``""`` is
+    written as an empty property name in AMF0 and as a sealed member in AMF3 (where
+    an empty dynamic name would end the object).  An AMF0 typed object with an empty
+    class name decodes to a plain ``dict``.  Dates are milliseconds in a double: a
+    datetime's sub-millisecond part survives only as far as the double's precision
+    allows; a NaN, infinite or out-of-range (outside years 1..9999) date is a
+    RemoteProtocolError.
+
 References and identity
     A complex value (object, ECMA array, strict array, typed object; in AMF3 also
     arrays, dates, byte arrays, XML, vectors and dictionaries) that an encoder meets a
@@ -58,12 +69,14 @@ Reference table scope
     One call of ``decode()``/``encode()`` (one RTMP message body) is one serialization
     context.  The AMF0 reference table, and the AMF3 string, object and trait tables
     used after AVM+ markers, live for the whole call: they are *not* reset at each
-    AVM+ marker.  The AMF0 specification (3.1) only says that the value after the
-    marker is AMF3; the AMF3 specification ties its reference tables to the serialized
-    object graph of a header or message body, not to one value; Flash Player writes
-    message bodies that refer back across AVM+ markers, and PyAMF, Red5 and Ruffle read
-    them that way.  ``decode_value()``/``encode_value()`` start a fresh context each
-    call; the ``AMF0Decoder``/``AMF3Decoder`` (and encoder) classes keep one across calls.
+    AVM+ marker.  Neither specification says so in as many words: AMF0 (3.1) only says
+    that the object after the marker is AMF3, and AMF3 defines its tables for the
+    object graph being serialized, which for a NetConnection is a whole header or
+    message body, not one value.  Data written by Flash Player refers back across AVM+
+    markers (Ruffle's rust-flash-lso reader was fixed for exactly that), and PyAMF
+    keeps one AMF3 context per AMF0 context.  ``decode_value()``/``encode_value()``
+    start a fresh context each call; the ``AMF0Decoder``/``AMF3Decoder`` (and encoder)
+    classes keep theirs across calls.
 
 Safety
     Class names are data: a typed object becomes :class:`TypedObject`, never an

@@ -47,6 +47,7 @@ from .amf3 import (
     check_offset,
     date_from_milliseconds,
     milliseconds_from_date,
+    release,
     view_text,
 )
 from .config import DEFAULT_LIMITS, Limits
@@ -147,15 +148,21 @@ class AMF0Decoder:
     ) -> tuple[Any, int]:
         """Decode one value at ``offset``; returns it and the offset just after it."""
         view = as_byte_view(data)
-        check_offset(view, offset)
-        return self.decode_at(view, offset, len(view))
+        try:
+            check_offset(view, offset)
+            return self.decode_at(view, offset, len(view))
+        finally:
+            release(view)
 
     def decode_at(self, data: bytes | memoryview, pos: int, end: int) -> tuple[Any, int]:
         """Decode one value from ``data[pos:end]`` (``data`` as from ``as_byte_view``)."""
         try:
             return self._decode(data, pos, end)
         except UnicodeDecodeError as exc:
-            raise RemoteProtocolError(f"invalid UTF-8 in an AMF0 string: {exc.reason}") from None
+            reason = exc.reason
+        # Raised outside the handler so that the UnicodeDecodeError (whose traceback
+        # holds slices of the caller's buffer) is not kept as the __context__.
+        raise RemoteProtocolError(f"invalid UTF-8 in an AMF0 string: {reason}")
 
     def _add_reference(self, value: Any) -> None:
         references = self._references
@@ -326,7 +333,7 @@ class AMF0Decoder:
 
 
 def _key(name: Any) -> bytes:
-    if type(name) is not str and not isinstance(name, str):
+    if not isinstance(name, str):
         raise LocalProtocolError(f"AMF0 member names must be str, not {type(name).__name__}")
     raw = name.encode("utf-8")
     if len(raw) > 0xFFFF:
@@ -556,9 +563,12 @@ def decode(data: bytes | bytearray | memoryview, *, limits: Limits = DEFAULT_LIM
     decoder = AMF0Decoder(limits)
     values = []
     pos, end = 0, len(view)
-    while pos < end:
-        value, pos = decoder.decode_at(view, pos, end)
-        values.append(value)
+    try:
+        while pos < end:
+            value, pos = decoder.decode_at(view, pos, end)
+            values.append(value)
+    finally:
+        release(view)
     return values
 
 

@@ -163,6 +163,16 @@ def view_text(view: bytes | memoryview) -> str:
     return str(view, "utf-8")
 
 
+def release(view: bytes | memoryview) -> None:
+    """Release a view made by ``as_byte_view`` (shared with AMF0).
+
+    Otherwise an exception's traceback would keep the caller's buffer (a bytearray,
+    say) exported, and so impossible to resize, for as long as the exception lives.
+    """
+    if type(view) is memoryview:
+        view.release()
+
+
 def check_offset(data: bytes | memoryview, offset: int) -> None:
     """Refuse an offset outside ``data`` (a caller's error; shared with AMF0)."""
     if type(offset) is not int or not 0 <= offset <= len(data):
@@ -225,8 +235,11 @@ class AMF3Decoder:
     ) -> tuple[Any, int]:
         """Decode one value at ``offset``; returns it and the offset just after it."""
         view = as_byte_view(data)
-        check_offset(view, offset)
-        return self.decode_at(view, offset, len(view), 0)
+        try:
+            check_offset(view, offset)
+            return self.decode_at(view, offset, len(view), 0)
+        finally:
+            release(view)
 
     def decode_at(
         self, data: bytes | memoryview, pos: int, end: int, depth: int
@@ -238,7 +251,10 @@ class AMF3Decoder:
         try:
             return self._decode(data, pos, end, depth)
         except UnicodeDecodeError as exc:
-            raise RemoteProtocolError(f"invalid UTF-8 in an AMF3 string: {exc.reason}") from None
+            reason = exc.reason
+        # Raised outside the handler so that the UnicodeDecodeError (whose traceback
+        # holds slices of the caller's buffer) is not kept as the __context__.
+        raise RemoteProtocolError(f"invalid UTF-8 in an AMF3 string: {reason}")
 
     # -- primitives ------------------------------------------------------------------
 
@@ -280,8 +296,11 @@ class AMF3Decoder:
         stop = pos + length
         if stop > end:
             raise _truncated()
-        chunk = data[pos:stop]
-        text = chunk.decode() if type(chunk) is bytes else str(chunk, "utf-8")
+        # No slice kept in a local: a traceback would keep the caller's buffer exported.
+        if type(data) is bytes:
+            text = data[pos:stop].decode()
+        else:
+            text = str(data[pos:stop], "utf-8")
         strings = self._strings
         if len(strings) >= self._limits.max_amf_collection_size:
             raise RemoteProtocolError("too many AMF3 strings for the string reference table")
@@ -906,9 +925,12 @@ def decode(data: bytes | bytearray | memoryview, *, limits: Limits = DEFAULT_LIM
     decoder = AMF3Decoder(limits)
     values = []
     pos, end = 0, len(view)
-    while pos < end:
-        value, pos = decoder.decode_at(view, pos, end, 0)
-        values.append(value)
+    try:
+        while pos < end:
+            value, pos = decoder.decode_at(view, pos, end, 0)
+            values.append(value)
+    finally:
+        release(view)
     return values
 
 

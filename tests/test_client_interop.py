@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import math
 import socket
-import ssl
 import struct
-from collections.abc import AsyncIterator, Sequence
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,11 @@ import trio
 from client_support import NoLeakedTasks
 from peers import (
     WAIT,
+    HookRequest,
     HookServer,
     NginxRtmp,
     Packet,
     Peers,
-    SampleCache,
     compare_media,
     compare_packets,
     decode_errors,
@@ -351,3 +351,156 @@ async def test_play_from_ffmpeg_listen(peers: Peers, sample_flv: Path) -> None:
     # From the very first frame.
     first = next(f for f in frames if isinstance(f, VideoSample))
     assert first.dts == Source(sample_flv).video[0].dts
+
+
+# -- RTMPS ------------------------------------------------------------------------------------
+
+
+async def test_rtmps_publish_and_play(peers: Peers, sample_flv: Path) -> None:
+    """Through nginx's stream module terminating TLS in front of nginx-rtmp."""
+    nginx = peers.nginx_rtmp(tls=True)
+    url = nginx.url("live", "secure", tls=True)
+    assert url.startswith("rtmps://127.0.0.1:")
+    context = nginx.ssl_context()  # trusts the test CA, checks the name
+    tags = read_flv(sample_flv.read_bytes()).tags
+    frames: list[object] = []
+
+    async def play(task_status: trio.TaskStatus[None]) -> None:
+        async with trio_rtmp.open_client(url, ssl_context=context) as player:
+            assert isinstance(player.connection, object)
+            await player.play()
+            task_status.started()
+            frames.extend(await collect(player.frames))
+
+    with trio.fail_after(WAIT + 10), NoLeakedTasks():
+        async with trio.open_nursery() as nursery:
+            # The player waits on the idle stream, so it sees it from the first tag.
+            await nursery.start(play)
+            async with trio_rtmp.open_client(url, ssl_context=context) as publisher:
+                await publisher.publish()
+                await publish_file(publisher, tags, speed=4.0)
+    check_against_source(frames, sample_flv, whole=True)
+    assert "publish: name='secure'" in nginx.log()
+
+
+async def test_rtmps_checks_the_certificate(peers: Peers) -> None:
+    nginx = peers.nginx_rtmp(tls=True)
+    url = nginx.url("live", "secure", tls=True)
+    with trio.fail_after(WAIT), NoLeakedTasks():
+        # By default the system's CAs decide, and they do not know the test CA.
+        with pytest.raises(trio_rtmp.ConnectionFailed, match="CERTIFICATE_VERIFY_FAILED"):
+            async with trio_rtmp.open_client(url):
+                pass
+        # With the test CA it works, under either of the certificate's names.
+        assert nginx.tls_port is not None
+        context = nginx.ssl_context()
+        for host in ("127.0.0.1", "localhost"):
+            async with trio_rtmp.open_client(
+                f"rtmps://{host}:{nginx.tls_port}/live/secure", ssl_context=context
+            ) as client:
+                assert client.url.tls and client.server_properties
+        # Plain RTMP to the TLS port: the TLS server does not speak RTMP.
+        with pytest.raises(trio_rtmp.ConnectionClosed):
+            async with trio_rtmp.open_client(
+                f"rtmp://127.0.0.1:{nginx.tls_port}/live/x", connect_timeout=2
+            ):
+                pass
+    assert "publish" not in nginx.log()
+
+
+# -- servers that vanish, are not there, or say nothing -----------------------------------------
+
+
+async def test_server_vanishing_mid_play(
+    peers: Peers, nginx_rtmp: NginxRtmp, sample_flv: Path
+) -> None:
+    url = nginx_rtmp.url("live", "doomed")
+    peers.ffmpeg_publish(url, sample_flv, loop=True)
+    received: list[object] = []
+    with trio.fail_after(WAIT + 5), NoLeakedTasks():
+        await nginx_rtmp.wait_for_publish_async("doomed")
+        async with trio_rtmp.open_client(url) as client:
+            await client.play()
+            with pytest.raises(trio_rtmp.ConnectionClosed) as caught:
+                async for frame in client.frames:
+                    received.append(frame)
+                    if sum(isinstance(f, VideoSample) for f in received) == 20:
+                        nginx_rtmp.process.popen.kill()  # SIGKILL, to this PID only
+            assert not isinstance(caught.value, trio_rtmp.ConnectionFailed)
+            # Everything after says the same, and closing is still clean.
+            with pytest.raises(trio_rtmp.ConnectionClosed):
+                await client.frames.receive()
+            with pytest.raises(trio_rtmp.ConnectionClosed):
+                await client.play()
+            stats = client.statistics()
+        await client.aclose()  # idempotent
+    # The frames before the loss all came through.
+    assert sum(isinstance(f, VideoSample) for f in received) >= 20
+    assert stats.frames_delivered == len(received)
+
+
+async def test_wrong_port_is_connection_failed() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with (
+        trio.fail_after(WAIT),
+        NoLeakedTasks(),
+        pytest.raises(trio_rtmp.ConnectionFailed, match="Connection refused") as caught,
+    ):
+        async with trio_rtmp.open_client(f"rtmp://127.0.0.1:{port}/live/x"):
+            pass
+    assert isinstance(caught.value, trio_rtmp.ConnectionClosed)
+    assert f"127.0.0.1:{port}" in str(caught.value)
+
+
+async def test_silent_server_times_out() -> None:
+    """A TCP server that accepts and never answers: ConnectionTimeout, in time."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    heard = bytearray()
+
+    async def swallow(stream: trio.SocketStream) -> None:
+        async with stream:
+            while data := await stream.receive_some():
+                heard.extend(data)
+
+    with trio.fail_after(WAIT), NoLeakedTasks():
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, swallow, listeners)
+            started = trio.current_time()
+            with pytest.raises(trio_rtmp.ConnectionTimeout, match="handshake"):
+                async with trio_rtmp.open_client(
+                    f"rtmp://127.0.0.1:{port}/live/x", connect_timeout=0.5
+                ):
+                    pass
+            assert 0.5 <= trio.current_time() - started < 2
+            nursery.cancel_scope.cancel()
+    assert heard[:1] == b"\x03" and len(heard) == 1 + 1536  # C0 C1, then nothing more
+
+
+async def test_play_unanswered_times_out(peers: Peers, http_hook_server: HookServer) -> None:
+    """nginx-rtmp waiting on an on_play hook that does not answer in time."""
+    release = threading.Event()
+
+    def slow(request: HookRequest) -> int:
+        # nginx-rtmp waits for the verdict before it answers play.
+        if request.call == "play":
+            release.wait(WAIT)
+        return 200
+
+    http_hook_server.rule = slow
+    nginx = peers.nginx_rtmp(on_play=http_hook_server.url("/on_play"))
+    try:
+        with trio.fail_after(WAIT), NoLeakedTasks():
+            async with trio_rtmp.open_client(
+                nginx.url("live", "waiting"), response_timeout=0.5
+            ) as client:
+                started = trio.current_time()
+                with pytest.raises(trio_rtmp.ConnectionTimeout, match="no answer to play"):
+                    await client.play()
+                assert 0.5 <= trio.current_time() - started < 2
+    finally:
+        release.set()
+    [request] = await http_hook_server.wait_for_async("play", "waiting")
+    assert request.status == 200  # answered, but too late

@@ -701,8 +701,23 @@ async def _open_stream(
             f"could not connect to {url.host}:{url.port} within {timeout} s"
         ) from None
     except (OSError, trio.BrokenResourceError) as exc:
-        cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
-        raise ConnectionFailed(f"could not connect to {url.host}:{url.port}: {cause}") from exc
+        raise ConnectionFailed(
+            f"could not connect to {url.host}:{url.port}: {_reason(exc)}"
+        ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """Why connecting failed, in words: the TLS error or each address's socket error."""
+    cause = exc.__cause__
+    if isinstance(exc, trio.BrokenResourceError) and cause is not None:
+        return str(cause)  # the ssl.SSLError
+    if isinstance(cause, BaseExceptionGroup):
+        # trio.open_tcp_stream: "all attempts failed", caused by one error per address.
+        reasons = dict.fromkeys(
+            e.strerror or str(e) if isinstance(e, OSError) else str(e) for e in cause.exceptions
+        )
+        return "; ".join(reasons)
+    return str(exc)
 
 
 async def connect_client(

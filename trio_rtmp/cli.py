@@ -509,6 +509,8 @@ class _Line:
         try:
             columns = os.get_terminal_size(self._stream.fileno()).columns
         except (OSError, ValueError, io.UnsupportedOperation):
+            columns = 0
+        if columns <= 0:  # a pseudo-terminal may not know its size
             columns = 80
         text = text[: max(columns - 1, 10)]
         pad = max(self._width - len(text), 0)
@@ -855,13 +857,20 @@ class _Copier:
         self.first: int | None = None
         self.media_time = 0
         self._pending: list[FlvTag] = []
+        self._metadata: dict[str, Any] | None = None
 
     def add(self, tag: FlvTag) -> tuple[bytes, bool]:
         """The bytes for ``tag``, and whether ``--duration`` is reached (tag not written)."""
         writer = self.writer
         if tag.tag_type == TagType.SCRIPT:
             metadata = _metadata_of(tag)
-            return (writer.write_metadata(metadata) if metadata is not None else b""), False
+            if metadata is None or metadata == self._metadata:
+                # A repeat says nothing new (a relay's cache and its live stream may
+                # both carry it), and FFmpeg reads an onMetaData after the first tag
+                # as a data stream of its own.
+                return b"", False
+            self._metadata = metadata
+            return writer.write_metadata(metadata), False
         if tag.tag_type not in (TagType.AUDIO, TagType.VIDEO):
             return b"", False
         timestamp = self.timeline.map(tag.tag_type, tag.timestamp)
@@ -972,7 +981,7 @@ class _FlvSource:
         if len(head) < 9 or head[:3] != b"FLV":
             self._file.close()
             raise CLIError(f"{path} is not an FLV file", EXIT_USAGE)
-        #: Bytes of the file consumed by the tags read so far.
+        #: How far into the file the caller got (it adds each tag's size when done).
         self.position = 0
         self._reader = FlvReader()
         self._ended = True
@@ -996,7 +1005,6 @@ class _FlvSource:
         tags = []
         for event in events:
             if type(event) is FlvTag:
-                self.position += 15 + len(event.data)
                 tags.append(event)
             elif type(event) is FlvHeader:
                 self.position = event.data_offset + 4
@@ -1087,6 +1095,38 @@ class _Pacer:
         return (timestamp - self._base) / 1000
 
 
+class _TrackSpan:
+    """The first and last frame times of one track in one pass of a file, and its
+    frame interval, for ``--loop`` to continue the timestamps."""
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self.last = 0
+        self.step = 0
+
+    def add(self, timestamp: int) -> None:
+        if self.first is None:
+            self.first = timestamp
+        elif self.last < timestamp < self.last + 1000:
+            self.step = timestamp - self.last
+        self.last = max(self.last, timestamp)
+
+    def next_offset(self, default_step: int) -> int:
+        """The smallest shift that puts this track's first frame one frame after its last."""
+        assert self.first is not None
+        return self.last + (self.step or default_step) - self.first
+
+
+def _is_sequence_end(body: bytes) -> bool:
+    """Whether a video body is an end of sequence (legacy AVC/HEVC, or Enhanced RTMP)."""
+    if len(body) < 2:
+        return False
+    first = body[0]
+    if first & 0x80:
+        return first & 0x0F == 2
+    return first & 0x0F in (7, 12) and body[1] == 2
+
+
 async def _send_file(
     client: RTMPClient,
     source: _FlvSource,
@@ -1098,17 +1138,17 @@ async def _send_file(
     # one frame after the last one ended, so the timestamps keep rising.
     offset = 0
     passes = 0
+    # The last sequence header sent, by tag type: later passes send only changes.
+    headers: dict[int, bytes] = {}
     while True:
         passes += 1
         if progress is not None:
             progress.loop = passes
         await source.rewind()
-        first: int | None = None  # the first audio/video timestamp of the file
-        last = -1
-        last_video = -1
-        step = 0
+        spans = {int(TagType.AUDIO): _TrackSpan(), int(TagType.VIDEO): _TrackSpan()}
         while (tags := await source.read()) is not None:
             for tag in tags:
+                source.position += 15 + len(tag.data)
                 kind = tag.tag_type
                 if tag.filtered:
                     logger.warning("skipping an encrypted (filtered) tag at %d ms", tag.timestamp)
@@ -1121,24 +1161,29 @@ async def _send_file(
                     continue
                 if kind not in (TagType.AUDIO, TagType.VIDEO):
                     continue
-                if first is None:
-                    first = tag.timestamp
+                header = _is_header(tag)
+                if header:
+                    if headers.get(kind) == tag.data:
+                        continue
+                    headers[kind] = tag.data
+                elif args.loop and kind == TagType.VIDEO and _is_sequence_end(tag.data):
+                    # Not the end yet: a decoder would start over for nothing.
+                    continue
                 await pacer.wait(timestamp)
                 await client.send_raw(kind, timestamp, tag.data)
-                if kind == TagType.VIDEO:
-                    if 0 <= last_video < timestamp < last_video + 1000:
-                        step = timestamp - last_video
-                    last_video = timestamp
-                last = max(last, timestamp)
+                if not header:
+                    spans[kind].add(tag.timestamp)
                 if progress is not None:
                     progress.media_time = pacer.media_time(timestamp)
-                    is_frame = kind == TagType.VIDEO and not _is_header(tag)
+                    is_frame = kind == TagType.VIDEO and not header
                     progress.window.add(len(tag.data), int(is_frame))
         if not args.loop:
             return
-        if first is None:
+        used = [(span, 40 if kind == TagType.VIDEO else 23) for kind, span in spans.items()]
+        shifts = [span.next_offset(step) for span, step in used if span.first is not None]
+        if not shifts:
             raise CLIError(f"{source.path} has no audio or video to loop", EXIT_USAGE)
-        offset = last + (step or 40) - first
+        offset += max(shifts)
         logger.info("looping %s (pass %d)", source.path, passes + 1)
 
 

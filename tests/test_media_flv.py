@@ -163,6 +163,11 @@ def test_video_command_frames() -> None:
     tag = parse_video_tag(b"\xd1\x00")
     assert tag == ExVideoCommandTag(command=0, packet_type=VideoPacketType.CODED_FRAMES)
     assert video_info(b"\xd1\x00") == (False, False)
+    # Frame type 5 with packet type Multitrack is a command frame too (the command check
+    # comes first), so the byte after it is a command, not a multitrack header.
+    tag = parse_video_tag(b"\xd6\xd4")
+    assert tag == ExVideoCommandTag(command=0xD4, packet_type=VideoPacketType.MULTITRACK)
+    assert not is_video_metadata(b"\xd6\xd4") and video_info(b"\xd6\xd4") == (False, False)
     # Frame type 5 with packet type Metadata is metadata, not a command.
     metadata = parse_video_tag(b"\xd4hvc1\x02\x00\x09colorInfo\x06")
     assert type(metadata) is ExVideoTag

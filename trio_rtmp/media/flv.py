@@ -1364,6 +1364,8 @@ def is_video_metadata(body: bytes) -> bool:
     if len(body) < 2 or not body[0] & 0x80:
         return False
     packet_type, position = _skip_mod_ex(body, 1, body[0] & 0xF)
+    if (body[0] >> 4) & 7 == 5 and packet_type != 4:
+        return False  # a command frame, whatever follows
     if packet_type == 6:
         if position >= len(body):
             return False

@@ -504,7 +504,10 @@ class RTMPClient(trio.abc.AsyncResource):
 
     async def _flush(self) -> None:
         """Send whatever the core has queued."""
+        # (Acquiring the lock is where a cancellation lands before anything is taken
+        # from the core: what is queued then goes out with the next flush.)
         async with self._send_lock:
+            self._raise_if_lost()
             data = self._conn.data_to_send()
             if not data:
                 return
@@ -513,6 +516,11 @@ class RTMPClient(trio.abc.AsyncResource):
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 self._lose(exc)
                 raise ConnectionClosed(f"sending to the server failed: {exc}") from exc
+            except BaseException:
+                # Cancelled in the middle: some of the bytes may have gone out, and the
+                # chunk stream cannot be resumed.  (Trio's streams say the same.)
+                self._lose(ConnectionClosed("a send to the server was interrupted"))
+                raise
             self._bytes_sent += len(data)
 
     def _lose(self, exc: BaseException) -> None:

@@ -1,0 +1,983 @@
+"""The Trio client against a fake server made of the sans-IO ``ServerConnection``.
+
+The client's ``_open_stream`` is replaced by one that hands it one end of an in-memory
+stream pair, with a :class:`FakeServer` on the other end; everything else (handshake,
+connect, the reader task, the frames channel, closing) is the real thing.  Timeouts
+run on Trio's ``MockClock`` (``autojump_clock``), so they take no real time.  Every
+test checks that no task outlives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from client_support import NoLeakedTasks
+
+import trio_rtmp
+import trio_rtmp.client as client_module
+from trio_rtmp import AudioSample, CodecConfig, Metadata, VideoSample
+from trio_rtmp.core import amf0
+from trio_rtmp.core import events as ev
+from trio_rtmp.core.chunks import ChunkWriter
+from trio_rtmp.core.connection import ConnectionConfig, ServerConnection
+from trio_rtmp.core.errors import LocalProtocolError
+from trio_rtmp.media import FlvTag, Muxer
+from trio_rtmp.media.codecs import build_avc_decoder_configuration_record
+from trio_rtmp.media.flv import (
+    AACPacketType,
+    AudioTag,
+    AVCPacketType,
+    ExVideoTag,
+    ScriptTag,
+    SoundFormat,
+    VideoCodecId,
+    VideoFourCC,
+    VideoFrameType,
+    VideoPacketType,
+    VideoTag,
+)
+
+URL = "rtmp://fake.test/live/key"
+SPS = bytes.fromhex("6764001facd9405005bb0110000003001000000303c0f1831960")
+PPS = bytes.fromhex("68ebe3cb22c0")
+AVCC = build_avc_decoder_configuration_record([SPS], [PPS]).to_bytes()
+ASC = b"\x12\x10"  # AAC LC, 44.1 kHz, stereo
+
+
+def stream_frames(count: int = 10, *, size: int = 0) -> list[Any]:
+    """A little H.264 + AAC stream as frames: metadata, configs, then samples."""
+    frames: list[Any] = [
+        Metadata("onMetaData", {"width": 1280.0, "height": 720.0}),
+        CodecConfig("video", "h264", AVCC),
+        CodecConfig("audio", "aac", ASC),
+    ]
+    for n in range(count):
+        dts = 40 * n
+        picture = b"\x65idr" if n % 5 == 0 else b"\x41p"
+        nals = [b"\x06sei" + bytes([n]), picture + bytes(size) + bytes([n])]
+        frames.append(VideoSample(nals, dts, dts + 80, n % 5 == 0))
+        frames.append(AudioSample(b"\x21\x10" + bytes([n]), dts + 3))
+    return frames
+
+
+def tags_of(frames: list[Any]) -> list[tuple[int, Any]]:
+    muxer = Muxer()
+    return [pair for frame in frames for pair in muxer.mux(frame)]
+
+
+Handler = Callable[["FakeServer", int], Awaitable[None]]
+
+
+class FakeServer:
+    """One RTMP server connection (``ServerConnection``) on a Trio stream.
+
+    ``connect``, ``publish`` and ``play`` say how to answer: "accept", "reject" (with
+    ``reject_code``), "silent" (never answer) or "close" (hang up).  ``after_play``
+    runs once a play is accepted (to send media).  What the client sends is recorded.
+    """
+
+    def __init__(
+        self,
+        *,
+        connect: str = "accept",
+        publish: str = "accept",
+        play: str = "accept",
+        reject_code: str | None = None,
+        after_play: Handler | None = None,
+        handshake: bool = True,
+        config: ConnectionConfig | None = None,
+    ) -> None:
+        self.connect = connect
+        self.publish = publish
+        self.play = play
+        self.reject_code = reject_code
+        self.after_play = after_play
+        self.handshake = handshake
+        self.conn = ServerConnection(random=bytes(1528), config=config)
+        self.muxer = Muxer()
+        self.events: list[ev.Event] = []
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.stream: trio.abc.Stream | None = None
+        self.done = trio.Event()
+        #: False: stop reading (see freeze()).
+        self.reading = True
+
+    def of(self, kind: type[Any]) -> list[Any]:
+        """The recorded events of one type."""
+        return [e for e in self.events if isinstance(e, kind)]
+
+    async def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data and self.stream is not None:
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # the client is gone; keep reading what it said last
+            self.bytes_sent += len(data)
+
+    async def hang_up(self) -> None:
+        if self.stream is not None:
+            await self.stream.aclose()
+
+    async def run(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        try:
+            while True:
+                data = await stream.receive_some(65536)
+                self.bytes_received += len(data)
+                if not self.handshake:
+                    continue  # a silent server: takes the bytes, never answers
+                for event in self.conn.receive_data(data):
+                    await self.handle(event)
+                await self.flush()
+                if not data:
+                    return
+                if not self.reading:
+                    await trio.sleep_forever()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            self.done.set()
+
+    async def handle(self, event: ev.Event) -> None:
+        self.events.append(event)
+        conn = self.conn
+        if isinstance(event, ev.ConnectRequest):
+            await self.answer(
+                self.connect,
+                accept=lambda: conn.accept_connect(),
+                reject=lambda: conn.reject_connect(
+                    "go away", code=self.reject_code or "NetConnection.Connect.Rejected"
+                ),
+            )
+        elif isinstance(event, ev.PublishRequest):
+            sid = event.stream_id
+            await self.answer(
+                self.publish,
+                accept=lambda: conn.accept_publish(sid),
+                reject=lambda: conn.reject_publish(
+                    sid, "Already publishing", code=self.reject_code or "NetStream.Publish.BadName"
+                ),
+            )
+        elif isinstance(event, ev.PlayRequest):
+            sid = event.stream_id
+            await self.answer(
+                self.play,
+                accept=lambda: conn.accept_play(sid),
+                reject=lambda: conn.reject_play(
+                    sid, "No such stream", code=self.reject_code or "NetStream.Play.StreamNotFound"
+                ),
+            )
+            if self.play == "accept":
+                if self.after_play is not None:
+                    await self.after_play(self, sid)
+
+    async def answer(
+        self, how: str, *, accept: Callable[[], Any], reject: Callable[[], Any]
+    ) -> None:
+        if how == "accept":
+            for event in accept() or []:  # accept_connect returns held-back events
+                await self.handle(event)
+        elif how == "reject":
+            reject()
+        elif how == "close":
+            await self.hang_up()
+            return
+        await self.flush()
+
+    # -- sending to a player ---------------------------------------------------------------
+
+    async def send_frames(self, stream_id: int, frames: list[Any]) -> None:
+        for frame in frames:
+            self.send_tag(stream_id, *self.muxer.mux(frame)[0])
+        await self.flush()
+
+    def send_tag(self, stream_id: int, timestamp: int, tag: Any) -> None:
+        if isinstance(tag, ScriptTag):
+            self.conn.send_data(stream_id, ("onMetaData", tag.values[1]), timestamp)
+        elif tag.tag_type == 9:
+            self.conn.send_video(stream_id, timestamp, tag.to_bytes())
+        else:
+            self.conn.send_audio(stream_id, timestamp, tag.to_bytes())
+
+    async def send_status(self, stream_id: int, level: str, code: str) -> None:
+        info = {"level": level, "code": code, "description": code}
+        self.conn.send_command("onStatus", None, info, stream_id=stream_id)
+        await self.flush()
+
+
+@pytest.fixture
+def serve(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """``async with serve(FakeServer(...)) as server:`` makes the client connect to it."""
+
+    @asynccontextmanager
+    async def serve(server: FakeServer, *, lockstep: bool = False) -> AsyncIterator[FakeServer]:
+        async with trio.open_nursery() as nursery:
+
+            async def open_stream(url: Any, ssl_context: Any, timeout: float) -> trio.abc.Stream:
+                pair = (
+                    trio.testing.lockstep_stream_pair
+                    if lockstep
+                    else trio.testing.memory_stream_pair
+                )
+                client_end, server_end = pair()
+                nursery.start_soon(server.run, server_end)
+                return client_end
+
+            monkeypatch.setattr(client_module, "_open_stream", open_stream)
+            try:
+                yield server
+            finally:
+                nursery.cancel_scope.cancel()
+
+    return serve
+
+
+async def play_all(**options: Any) -> list[Any]:
+    async with trio_rtmp.open_client(URL, **options) as client:
+        await client.play()
+        return [frame async for frame in client.frames]
+
+
+# -- connect ----------------------------------------------------------------------------------
+
+
+async def test_connect_announces_enhanced_rtmp(serve: Any) -> None:
+    with NoLeakedTasks():
+        async with serve(FakeServer()) as server, trio_rtmp.open_client(URL) as client:
+            assert client.server_properties["fmsVer"] == "FMS/3,0,1,123"
+            assert client.server_properties["capsEx"] == 7.0  # the server's, echoed
+            assert client.url.app == "live" and client.stream_key == "key"
+    [request] = server.of(ev.ConnectRequest)
+    assert request.app == "live"
+    assert request.tc_url == "rtmp://fake.test:1935/live"
+    # So that servers which can send HEVC, AV1... do.
+    assert {"avc1", "hvc1", "av01", "vp09"} <= set(request.fourcc_list)
+    assert request.video_fourcc_info_map["hvc1"] == 7.0  # decode | encode | forward
+    assert request.audio_fourcc_info_map["Opus"] == 7.0
+    assert request.caps_ex & 4  # ModEx
+    assert request.object_encoding == 0.0
+
+
+@pytest.mark.parametrize(
+    ("url", "stream_key", "app", "key"),
+    [
+        ("rtmp://fake.test/live/key", None, "live", "key"),
+        ("rtmp://fake.test/app/instance/key", None, "app/instance", "key"),
+        ("rtmp://fake.test/app/instance", "given", "app/instance", "given"),
+        ("rtmp://fake.test:1936/live", "k?token=1", "live", "k?token=1"),
+    ],
+)
+async def test_stream_key_from_the_url_or_given(
+    serve: Any, url: str, stream_key: str | None, app: str, key: str
+) -> None:
+    async with serve(FakeServer()) as server, trio_rtmp.open_client(url, stream_key) as client:
+        await client.play()
+        assert client.stream_key == key
+    assert server.of(ev.ConnectRequest)[0].app == app
+    assert server.of(ev.PlayRequest)[0].stream_key == key
+
+
+@pytest.mark.parametrize(
+    ("how", "code", "description"),
+    [
+        ("reject", "NetConnection.Connect.Rejected", "go away"),
+        ("close", "NetConnection.Connect.Closed", "the server closed the connection"),
+    ],
+)
+async def test_connect_rejected(serve: Any, how: str, code: str, description: str) -> None:
+    with NoLeakedTasks():
+        async with serve(FakeServer(connect=how)):
+            with pytest.raises(trio_rtmp.ConnectionRejected) as caught:
+                async with trio_rtmp.open_client(URL):
+                    pytest.fail("connected")
+    # Our exception itself, not an ExceptionGroup around it.
+    assert type(caught.value) is trio_rtmp.ConnectionRejected
+    assert caught.value.code == code
+    assert caught.value.description.startswith(description)
+    assert isinstance(caught.value, trio_rtmp.RTMPError)
+
+
+async def test_connect_rejected_with_invalid_app(serve: Any) -> None:
+    server = FakeServer(connect="reject", reject_code="NetConnection.Connect.InvalidApp")
+    async with serve(server):
+        with pytest.raises(trio_rtmp.ConnectionRejected, match="InvalidApp: go away"):
+            async with trio_rtmp.open_client(URL):
+                pass
+
+
+async def test_server_closing_in_the_handshake(serve: Any) -> None:
+    server = FakeServer()
+
+    async def hang_up_at_once(stream: trio.abc.Stream) -> None:
+        await stream.receive_some()
+        await stream.aclose()
+
+    server.run = hang_up_at_once  # type: ignore[method-assign]
+    with NoLeakedTasks():
+        async with serve(server):
+            with pytest.raises(trio_rtmp.ConnectionClosed, match="handshake") as caught:
+                async with trio_rtmp.open_client(URL):
+                    pass
+    assert not isinstance(caught.value, trio_rtmp.ConnectionFailed)
+
+
+async def test_garbage_handshake(serve: Any) -> None:
+    server = FakeServer()
+
+    async def answer_garbage(stream: trio.abc.Stream) -> None:
+        await stream.receive_some()
+        await stream.send_all(b"\x06" + bytes(3072))  # RTMPE's version byte
+        await trio.sleep_forever()
+
+    server.run = answer_garbage  # type: ignore[method-assign]
+    async with serve(server):
+        with pytest.raises(trio_rtmp.ConnectionClosed, match="broke the handshake"):
+            async with trio_rtmp.open_client(URL):
+                pass
+
+
+# -- timeouts (MockClock: no real time passes) -------------------------------------------------
+
+
+async def test_silent_server_times_out_in_the_handshake(
+    serve: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    with NoLeakedTasks():
+        async with serve(FakeServer(handshake=False)) as server:
+            started = trio.current_time()
+            with pytest.raises(trio_rtmp.ConnectionTimeout, match="no RTMP handshake") as caught:
+                async with trio_rtmp.open_client(URL, connect_timeout=7):
+                    pass
+            assert trio.current_time() - started == pytest.approx(7)
+    assert isinstance(caught.value, TimeoutError)
+    assert server.bytes_received == 1 + 1536
+
+
+async def test_unanswered_connect_times_out(
+    serve: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    with NoLeakedTasks():
+        async with serve(FakeServer(connect="silent")):
+            started = trio.current_time()
+            with pytest.raises(trio_rtmp.ConnectionTimeout, match="no answer to connect"):
+                async with trio_rtmp.open_client(URL, connect_timeout=3):
+                    pass
+            assert trio.current_time() - started == pytest.approx(3)
+
+
+@pytest.mark.parametrize("what", ["play", "publish"])
+async def test_unanswered_play_or_publish_times_out(
+    serve: Any, autojump_clock: trio.testing.MockClock, what: str
+) -> None:
+    with NoLeakedTasks():
+        async with serve(FakeServer(play="silent", publish="silent")) as server:
+            async with trio_rtmp.open_client(URL, response_timeout=5) as client:
+                started = trio.current_time()
+                with pytest.raises(trio_rtmp.ConnectionTimeout, match=f"no answer to {what}"):
+                    await getattr(client, what)()
+                assert trio.current_time() - started == pytest.approx(5)
+            # Leaving still says goodbye.
+            await server.done.wait()
+    assert server.of(ev.StreamDeleted)
+
+
+def freeze(server: FakeServer) -> None:
+    """Stop the server reading after the read it is waiting in (on a lockstep stream,
+    every send after that blocks)."""
+    server.reading = False
+
+
+async def test_close_gives_up_on_a_server_that_does_not_read(
+    serve: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The polite goodbye is bounded by close_timeout; the socket is closed anyway."""
+    server = FakeServer()
+    with NoLeakedTasks():
+        async with serve(server, lockstep=True):
+            async with trio_rtmp.open_client(URL, close_timeout=2) as client:
+                await client.publish()
+                await trio.testing.wait_all_tasks_blocked()
+                freeze(server)
+                await client.send_tag(0, FlvTag(8, 0, b"\xaf\x01\x00"))  # its last read
+                started = trio.current_time()
+            assert trio.current_time() - started == pytest.approx(2)
+            assert client.statistics().bytes_sent == server.bytes_received
+
+
+async def test_an_interrupted_send_ends_the_connection(
+    serve: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A send_tag cancelled halfway leaves half a message on the wire: no more sending."""
+    server = FakeServer()
+    with NoLeakedTasks():
+        async with serve(server, lockstep=True):
+            async with trio_rtmp.open_client(URL, close_timeout=2) as client:
+                await client.publish()
+                await trio.testing.wait_all_tasks_blocked()
+                freeze(server)
+                with trio.move_on_after(1):
+                    await client.send_tag(0, FlvTag(8, 0, b"\x2f" + bytes(70000)))
+                with pytest.raises(trio_rtmp.ConnectionClosed, match="interrupted"):
+                    await client.send_tag(10, FlvTag(8, 10, b"\x2f"))
+                started = trio.current_time()
+            # No goodbye is tried on a broken connection: closing is immediate.
+            assert trio.current_time() == started
+
+
+async def test_a_send_cancelled_before_it_starts_is_harmless(serve: Any) -> None:
+    async with serve(FakeServer()) as server, trio_rtmp.open_client(URL) as client:
+        await client.publish()
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await client.send_tag(0, FlvTag(8, 0, b"\xaf\x01\x00"))
+        # The tag stayed queued in the core and goes out with the next one.
+        await client.send_tag(23, FlvTag(8, 23, b"\xaf\x01\x01"))
+        await trio.testing.wait_all_tasks_blocked()
+    assert [e.timestamp for e in server.of(ev.AudioData)] == [0, 23]
+
+
+async def test_cancelled_while_playing_still_says_goodbye(
+    serve: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    with NoLeakedTasks():
+        async with serve(FakeServer()) as server:
+            with trio.move_on_after(30) as scope:
+                async with trio_rtmp.open_client(URL) as client:
+                    await client.play()
+                    await trio.sleep_forever()
+            assert scope.cancelled_caught
+            await server.done.wait()
+    assert [e.stream_id for e in server.of(ev.StreamDeleted)] == [1]
+
+
+# -- play -----------------------------------------------------------------------------------------
+
+
+async def test_play_delivers_the_frames_and_ends_cleanly(serve: Any) -> None:
+    sent = stream_frames()
+
+    async def stream_then_unpublish(server: FakeServer, stream_id: int) -> None:
+        await server.send_frames(stream_id, sent)
+        server.conn.notify_unpublish(stream_id)  # UnpublishNotify + StreamEOF
+        await server.flush()
+
+    with NoLeakedTasks():
+        async with serve(FakeServer(after_play=stream_then_unpublish)) as server:
+            async with trio_rtmp.open_client(URL) as client:
+                await client.play()
+                assert client.stream_id == 1
+                got = [frame async for frame in client.frames]
+                # The end is final: receiving again says so again.
+                with pytest.raises(trio.EndOfChannel):
+                    await client.frames.receive()
+            await server.done.wait()
+            stats = client.statistics()
+    assert got == sent
+    assert got[1].info.width == 1280  # parsed from the SPS
+    assert stats.frames_delivered == len(sent)
+    assert stats.messages_received == len(sent) - 1  # all but the metadata
+    assert stats.messages_dropped == 0
+    assert stats.bytes_received == server.bytes_sent
+    assert stats.bytes_sent == server.bytes_received
+    assert stats.bitrate_in > 0 and stats.duration > 0
+    # The client asked as FFmpeg does, and closed politely.
+    [request] = server.of(ev.PlayRequest)
+    assert (request.stream_key, request.start, request.duration) == ("key", -2000.0, -1.0)
+    assert server.of(ev.BufferLengthSet)[0].buffer_length == 3000
+    assert [e.stream_id for e in server.of(ev.StreamDeleted)] == [1]
+
+
+@pytest.mark.parametrize("ending", ["unpublish", "stop", "delete", "delete-0"])
+async def test_the_ends_of_a_stream(serve: Any, ending: str) -> None:
+    sent = stream_frames(3)
+
+    async def stream_then_end(server: FakeServer, stream_id: int) -> None:
+        await server.send_frames(stream_id, sent)
+        conn = server.conn
+        if ending == "unpublish":
+            conn.notify_unpublish(stream_id)
+        elif ending == "stop":
+            conn.stop_play(stream_id)  # StreamEOF + NetStream.Play.Stop
+        elif ending == "delete":
+            conn.send_command("deleteStream", None, float(stream_id))
+        else:
+            conn.send_command("deleteStream", None, 0.0)  # FFmpeg -listen's way
+        await server.flush()
+        await trio.sleep_forever()  # the end is the message, not a hang-up
+
+    async with serve(FakeServer(after_play=stream_then_end)):
+        assert await play_all() == sent
+
+
+async def test_media_on_stream_zero_as_ffmpeg_serves_it(serve: Any) -> None:
+    """FFmpeg's -listen server sends a player everything on message stream 0."""
+    sent = stream_frames(4)
+
+    async def stream_on_zero(server: FakeServer, stream_id: int) -> None:
+        writer = ChunkWriter(chunk_size=server.conn.chunk_size)
+        for timestamp, tag in tags_of(sent):
+            if isinstance(tag, ScriptTag):
+                values = ("@setDataFrame", "onMetaData", tag.values[1])
+                writer.write(8, 18, timestamp, 0, amf0.encode(*values))
+            else:
+                writer.write(
+                    7 if tag.tag_type == 8 else 9, tag.tag_type, timestamp, 0, tag.to_bytes()
+                )
+        server.conn.send_command("FCUnpublish", None, "key")
+        await server.flush()
+        assert server.stream is not None
+        await server.stream.send_all(writer.data_to_send())
+        server.conn.send_command("deleteStream", None, 0.0)
+        await server.flush()
+        await trio.sleep_forever()
+
+    async with serve(FakeServer(after_play=stream_on_zero)):
+        assert await play_all() == sent
+
+
+async def test_follow_keeps_the_channel_open_across_publishers(serve: Any) -> None:
+    first = stream_frames(2)
+    # The next publisher: same video configuration, another audio one.
+    second = [
+        CodecConfig("audio", "aac", b"\x11\x90")
+        if isinstance(f, CodecConfig) and f.media == "audio"
+        else f
+        for f in stream_frames(3)
+    ]
+    # An identical configuration is not announced again (the demuxer's rule).
+    expected = first + [f for f in second if f != first[1]]
+    next_publisher = trio.Event()
+
+    async def two_publishers(server: FakeServer, stream_id: int) -> None:
+        await server.send_frames(stream_id, first)
+        server.conn.notify_unpublish(stream_id)
+        await server.flush()
+        await next_publisher.wait()
+        server.conn.notify_publish(stream_id)
+        await server.send_frames(stream_id, second)
+
+    with NoLeakedTasks():
+        async with serve(FakeServer(after_play=two_publishers)):
+            async with trio_rtmp.open_client(URL) as client:
+                await client.play(follow=True)
+                got = [await client.frames.receive() for _ in first]
+                await trio.testing.wait_all_tasks_blocked()
+                with pytest.raises(trio.WouldBlock):  # still open, just nothing yet
+                    client.frames.receive_nowait()
+                next_publisher.set()
+                got += [await client.frames.receive() for _ in expected[len(first) :]]
+            # Closing the client ends the frames cleanly.
+            assert [frame async for frame in client.frames] == []
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("how", "code", "exception"),
+    [
+        ("reject", None, trio_rtmp.StreamNotFound),
+        ("reject", "NetStream.Play.Failed", trio_rtmp.PlayRejected),
+        ("close", None, trio_rtmp.PlayRejected),
+    ],
+)
+async def test_play_refused(
+    serve: Any, how: str, code: str | None, exception: type[Exception]
+) -> None:
+    with NoLeakedTasks():
+        async with serve(FakeServer(play=how, reject_code=code)):
+            with pytest.raises(exception) as caught:
+                async with trio_rtmp.open_client(URL) as client:
+                    await client.play()
+    assert type(caught.value) is exception
+    assert (
+        caught.value.code
+        == {  # type: ignore[attr-defined]
+            "reject": code or "NetStream.Play.StreamNotFound",
+            "close": "NetConnection.Connect.Closed",
+        }[how]
+    )
+
+
+async def test_create_stream_refused(serve: Any) -> None:
+    # A server that allows one stream per connection answers the second createStream
+    # with _error: the play it was for is refused.
+    server = FakeServer(play="reject", config=ConnectionConfig(max_message_streams=1))
+    async with serve(server), trio_rtmp.open_client(URL) as client:
+        with pytest.raises(trio_rtmp.StreamNotFound):
+            await client.play()
+        with pytest.raises(trio_rtmp.PlayRejected, match="NetConnection.Call.Failed"):
+            await client.play()
+
+
+async def test_play_failing_mid_stream(serve: Any) -> None:
+    sent = stream_frames(2)
+
+    async def stream_then_fail(server: FakeServer, stream_id: int) -> None:
+        await server.send_frames(stream_id, sent)
+        await server.send_status(stream_id, "error", "NetStream.Play.Failed")
+
+    async with (
+        serve(FakeServer(after_play=stream_then_fail)),
+        trio_rtmp.open_client(URL) as client,
+    ):
+        await client.play()
+        got = []
+        with pytest.raises(trio_rtmp.PlayRejected, match="NetStream.Play.Failed"):
+            async for frame in client.frames:
+                got.append(frame)
+    assert got == sent
+
+
+async def test_server_vanishing_mid_play(serve: Any) -> None:
+    sent = stream_frames(5)
+
+    async def stream_then_vanish(server: FakeServer, stream_id: int) -> None:
+        await server.send_frames(stream_id, sent)
+        await server.hang_up()
+
+    with NoLeakedTasks():
+        async with serve(FakeServer(after_play=stream_then_vanish)):
+            async with trio_rtmp.open_client(URL) as client:
+                await client.play()
+                got = []
+                # The frames that arrived come first, then the loss.
+                with pytest.raises(trio_rtmp.ConnectionClosed, match="closed the connection"):
+                    async for frame in client.frames:
+                        got.append(frame)
+                with pytest.raises(trio_rtmp.ConnectionClosed):
+                    client.frames.receive_nowait()
+                with pytest.raises(trio_rtmp.ConnectionClosed):
+                    await client.publish()
+            await client.aclose()  # idempotent
+    assert got == sent
+
+
+async def test_protocol_error_from_the_server(serve: Any) -> None:
+    async def send_garbage(server: FakeServer, stream_id: int) -> None:
+        assert server.stream is not None
+        # A chunk of message type 20 whose length is over the 8 MiB limit.
+        await server.stream.send_all(b"\x03\x00\x00\x00\xff\xff\xff\x14\x00\x00\x00\x00")
+
+    async with serve(FakeServer(after_play=send_garbage)), trio_rtmp.open_client(URL) as client:
+        await client.play()
+        with pytest.raises(trio_rtmp.ConnectionClosed, match="broke the protocol"):
+            await client.frames.receive()
+
+
+async def test_a_malformed_frame_is_skipped(serve: Any, caplog: pytest.LogCaptureFixture) -> None:
+    before, after = stream_frames(2), stream_frames(4)[-4:]
+
+    async def send_a_bad_frame(server: FakeServer, stream_id: int) -> None:
+        await server.send_frames(stream_id, before)
+        # An AVC frame whose NAL unit length runs past its end.
+        server.conn.send_video(stream_id, 100, b"\x27\x01\x00\x00\x00\x00\x00\x00\x09\x41")
+        await server.send_frames(stream_id, after)
+        server.conn.stop_play(stream_id)
+        await server.flush()
+
+    async with (
+        serve(FakeServer(after_play=send_a_bad_frame)),
+        trio_rtmp.open_client(URL) as client,
+    ):
+        await client.play()
+        got = [frame async for frame in client.frames]
+        assert client.statistics().messages_dropped == 1
+    assert got == before + [f for f in after if not isinstance(f, Metadata | CodecConfig)]
+    assert "skipped a malformed video message" in caplog.text
+
+
+async def test_raw_mode_hands_out_tags(serve: Any) -> None:
+    sent = stream_frames(3)
+
+    async def stream(server: FakeServer, stream_id: int) -> None:
+        await server.send_frames(stream_id, sent)
+        server.conn.stop_play(stream_id)
+        await server.flush()
+
+    async with serve(FakeServer(after_play=stream)):
+        got = await play_all(demux=False)
+    expected = [(int(tag.tag_type), timestamp, tag.to_bytes()) for timestamp, tag in tags_of(sent)]
+    assert all(isinstance(tag, FlvTag) for tag in got)
+    assert [(t.tag_type, t.timestamp, t.data) for t in got[1:]] == expected[1:]
+    # The metadata comes as a script tag, as in an FLV file.
+    assert got[0].tag_type == 18
+    assert got[0].script_values() == ["onMetaData", {"width": 1280.0, "height": 720.0}]
+
+
+async def test_frames_to_a_receiver_channel(serve: Any) -> None:
+    sent = stream_frames(2)
+
+    async def stream(server: FakeServer, stream_id: int) -> None:
+        await server.send_frames(stream_id, sent)
+        server.conn.stop_play(stream_id)
+        await server.flush()
+
+    send, receive = trio.open_memory_channel[Any](100)
+    async with (
+        serve(FakeServer(after_play=stream)),
+        trio_rtmp.open_client(URL, receiver=send) as client,
+    ):
+        with pytest.raises(RuntimeError, match="receiver"):
+            _ = client.frames
+        await client.play()
+        # The end of the stream closes the receiver's channel.
+        got = [frame async for frame in receive]
+    assert got == sent
+
+
+async def test_a_slow_consumer_slows_the_server(serve: Any) -> None:
+    """Backpressure: the reader waits for room in the channel and stops reading."""
+    sent = stream_frames(200, size=3000)  # 600 kB: many reads
+    finished_sending = trio.Event()
+
+    async def stream(server: FakeServer, stream_id: int) -> None:
+        await server.send_frames(stream_id, sent)  # blocks until the client reads it
+        finished_sending.set()
+        server.conn.stop_play(stream_id)
+        await server.flush()
+
+    # A lockstep stream: like TCP with no buffer, a send waits for the reader.
+    async with (
+        serve(FakeServer(after_play=stream), lockstep=True) as server,
+        trio_rtmp.open_client(URL, frame_buffer=4) as client,
+    ):
+        await client.play()
+        await trio.testing.wait_all_tasks_blocked()
+        # The channel is full, the reader waits, and the server cannot send.
+        assert client.frames.statistics().current_buffer_used == 4
+        assert not finished_sending.is_set()
+        # What the client took off the stream: what the server had sent before
+        # the media, plus at most one read's worth (of 600 kB waiting).
+        read_so_far = client.statistics().bytes_received
+        assert read_so_far <= server.bytes_sent + 65536
+        got = [frame async for frame in client.frames]
+        assert finished_sending.is_set()
+    assert got == sent
+
+
+async def test_frame_channel_handles(serve: Any) -> None:
+    sent = stream_frames(1)
+
+    async def stream(server: FakeServer, stream_id: int) -> None:
+        await server.send_frames(stream_id, sent)
+        server.conn.stop_play(stream_id)
+        await server.flush()
+
+    async with serve(FakeServer(after_play=stream)), trio_rtmp.open_client(URL) as client:
+        await client.play()
+        clone = client.frames.clone()
+        first = await clone.receive()
+        await trio.testing.wait_all_tasks_blocked()
+        rest = []
+        while True:
+            try:
+                rest.append(client.frames.receive_nowait())
+            except trio.EndOfChannel:
+                break
+        assert [first, *rest] == sent
+        await clone.aclose()
+        client.frames.close()
+
+
+async def test_closing_the_frames_keeps_the_connection(serve: Any) -> None:
+    sent = stream_frames(50)
+
+    async def stream(server: FakeServer, stream_id: int) -> None:
+        await server.send_frames(stream_id, sent)
+
+    async with (
+        serve(FakeServer(after_play=stream)) as server,
+        trio_rtmp.open_client(URL, frame_buffer=2) as client,
+    ):
+        await client.play()
+        assert isinstance(await client.frames.receive(), Metadata)
+        await client.frames.aclose()  # not interested any more
+        await trio.testing.wait_all_tasks_blocked()
+        # The reader drops the rest and goes on reading (acknowledging...).
+        assert client.statistics().messages_received == len(sent) - 1
+    assert server.of(ev.StreamDeleted)
+
+
+# -- publish -------------------------------------------------------------------------------------
+
+
+async def test_publish_sends_tags_byte_for_byte(serve: Any) -> None:
+    legacy_video = VideoTag(
+        frame_type=VideoFrameType.KEY,
+        codec_id=VideoCodecId.AVC,
+        avc_packet_type=AVCPacketType.SEQUENCE_HEADER,
+        data=AVCC,
+    )
+    legacy_audio = AudioTag(
+        sound_format=SoundFormat.AAC, aac_packet_type=AACPacketType.SEQUENCE_HEADER, data=ASC
+    )
+    enhanced = ExVideoTag(
+        frame_type=VideoFrameType.KEY,
+        packet_type=VideoPacketType.CODED_FRAMES,
+        fourcc=VideoFourCC.HEVC,
+        composition_time=40,
+        data=b"\x00\x00\x00\x02\x26\x01",
+    )
+    raw = FlvTag(9, 0, b"\x27\x01\x00\x00\x00\x00\x00\x00\x02\x41\x9a")
+    metadata_tag = ScriptTag(values=("onMetaData", {"width": 640.0}))
+    sent = [
+        (0, metadata_tag),
+        (0, legacy_video),
+        (0, legacy_audio),
+        (40, enhanced),
+        (80, raw),
+        (0x1000000 + 5, legacy_audio),  # an extended timestamp
+        (2**32 + 7, legacy_audio),  # wraps to 7
+    ]
+    with NoLeakedTasks():
+        async with serve(FakeServer()) as server:
+            async with trio_rtmp.open_client(URL) as client:
+                await client.publish()
+                assert client.stream_id == 1
+                for timestamp, tag in sent:
+                    await client.send_tag(timestamp, tag)
+                await client.send_metadata({"encoder": "test"}, timestamp=120)
+                stats = client.statistics()
+            await server.done.wait()
+    media = [e for e in server.events if isinstance(e, ev.AudioData | ev.VideoData)]
+    assert [(type(e), e.stream_id, e.timestamp, e.payload) for e in media] == [
+        (ev.VideoData, 1, 0, legacy_video.to_bytes()),
+        (ev.AudioData, 1, 0, legacy_audio.to_bytes()),
+        (ev.VideoData, 1, 40, enhanced.to_bytes()),
+        (ev.VideoData, 1, 80, raw.data),
+        (ev.AudioData, 1, 0x1000005, legacy_audio.to_bytes()),
+        (ev.AudioData, 1, 7, legacy_audio.to_bytes()),
+    ]
+    # Metadata goes out as @setDataFrame onMetaData, which the server keeps.
+    assert [(e.timestamp, e.metadata) for e in server.of(ev.StreamMetadata)] == [
+        (0, {"width": 640.0}),
+        (120, {"encoder": "test"}),
+    ]
+    assert stats.messages_sent == len(sent)
+    # As FFmpeg: releaseStream, FCPublish, createStream, publish ...
+    [request] = server.of(ev.PublishRequest)
+    assert (request.stream_key, request.publish_type) == ("key", "live")
+    names = [e.command.name for e in server.of(ev.CommandReceived)]
+    assert names == []  # (releaseStream and FCPublish are answered by the core)
+    # ... and at the end FCUnpublish and deleteStream.
+    assert [type(e) for e in server.events[-3:]] == [
+        ev.StreamClosed,
+        ev.StreamDeleted,
+        ev.ConnectionClosed,
+    ]
+
+
+async def test_publish_types(serve: Any) -> None:
+    async with serve(FakeServer()) as server, trio_rtmp.open_client(URL) as client:
+        await client.publish("record")
+    assert server.of(ev.PublishRequest)[0].publish_type == "record"
+
+
+@pytest.mark.parametrize(
+    ("how", "code", "afterwards"),
+    [
+        ("reject", "NetStream.Publish.BadName", LocalProtocolError),  # not publishing
+        ("close", "NetConnection.Connect.Closed", trio_rtmp.ConnectionClosed),
+    ],
+)
+async def test_publish_refused(
+    serve: Any, how: str, code: str, afterwards: type[Exception]
+) -> None:
+    with NoLeakedTasks():
+        async with serve(FakeServer(publish=how)), trio_rtmp.open_client(URL) as client:
+            with pytest.raises(trio_rtmp.PublishRejected) as caught:
+                await client.publish()
+            assert caught.value.code == code
+            with pytest.raises(afterwards):
+                await client.send_tag(0, FlvTag(8, 0, b"\xaf\x01\x00"))
+
+
+async def test_publish_stopped_by_the_server(serve: Any) -> None:
+    async with serve(FakeServer()) as server, trio_rtmp.open_client(URL) as client:
+        await client.publish()
+        await client.send_tag(0, FlvTag(8, 0, b"\xaf\x01\x00"))
+        await server.send_status(1, "error", "NetStream.Publish.BadName")
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(trio_rtmp.PublishRejected, match="BadName"):
+            await client.send_tag(23, FlvTag(8, 23, b"\xaf\x01\x00"))
+
+
+async def test_misuse_is_a_local_error(serve: Any) -> None:
+    async with serve(FakeServer()):
+        async with trio_rtmp.open_client(URL) as client:
+            with pytest.raises(LocalProtocolError, match="publish"):
+                await client.send_tag(0, FlvTag(8, 0, b"\xaf\x01\x00"))
+            await client.play()
+            with pytest.raises(LocalProtocolError, match="already playing"):
+                await client.publish()
+            with pytest.raises(LocalProtocolError, match="already playing"):
+                await client.play()
+        # After closing, everything says so.
+        with pytest.raises(trio_rtmp.ConnectionClosed, match="closed"):
+            await client.play()
+    async with serve(FakeServer()), trio_rtmp.open_client(URL) as client:
+        await client.publish()
+        with pytest.raises(LocalProtocolError, match="type 7"):
+            await client.send_tag(0, FlvTag(7, 0, b""))
+        await client.close()
+        with pytest.raises(trio_rtmp.ConnectionClosed):
+            await client.send_tag(0, FlvTag(8, 0, b"\xaf\x01\x00"))
+
+
+# -- the context manager and the low-level form --------------------------------------------------
+
+
+async def test_an_error_in_the_block_comes_out_as_itself(serve: Any) -> None:
+    with NoLeakedTasks():
+        async with serve(FakeServer()) as server:
+            with pytest.raises(ZeroDivisionError):
+                async with trio_rtmp.open_client(URL) as client:
+                    await client.play()
+                    _ = 1 / 0
+            await server.done.wait()
+    assert server.of(ev.StreamDeleted)  # closed politely all the same
+
+
+async def test_connect_client_in_my_own_nursery(serve: Any) -> None:
+    with NoLeakedTasks():
+        async with serve(FakeServer()) as server, trio.open_nursery() as nursery:
+            client = await trio_rtmp.connect_client(nursery, URL)
+            assert nursery.child_tasks  # the reader
+            await client.publish()
+            await client.aclose()
+            await client.aclose()
+            await trio.testing.wait_all_tasks_blocked()
+            assert not nursery.child_tasks
+    assert server.of(ev.StreamDeleted)
+
+
+async def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="connect_timeout"):
+        async with trio_rtmp.open_client(URL, connect_timeout=0):
+            pass
+    with pytest.raises(LocalProtocolError, match="RTMP URL"):
+        async with trio_rtmp.open_client("http://example.com/live/key"):
+            pass
+
+
+def test_exceptions() -> None:
+    error = trio_rtmp.PublishRejected("NetStream.Publish.BadName", "taken")
+    assert (error.code, error.description, str(error)) == (
+        "NetStream.Publish.BadName",
+        "taken",
+        "NetStream.Publish.BadName: taken",
+    )
+    assert str(trio_rtmp.StreamNotFound("NetStream.Play.StreamNotFound")) == (
+        "NetStream.Play.StreamNotFound"
+    )
+    assert issubclass(trio_rtmp.StreamNotFound, trio_rtmp.PlayRejected)
+    assert issubclass(trio_rtmp.ConnectionFailed, trio_rtmp.ConnectionClosed)
+    assert issubclass(trio_rtmp.ConnectionTimeout, TimeoutError)
+    for name in ("ConnectionClosed", "ConnectionTimeout", "Refused"):
+        assert issubclass(getattr(trio_rtmp, name), trio_rtmp.RTMPError)

@@ -23,11 +23,18 @@ def _same_leaf(x: Any, y: Any) -> bool:
     return type(x) is type(y) and bool(x == y)
 
 
+def _same_type(x: Any, y: Any) -> bool:
+    # A function, so that type checkers do not narrow ``y`` to the type of ``x``.
+    return type(x) is type(y)
+
+
 def same_value(expected: Any, actual: Any) -> bool:
     """Whether two decoded AMF values are equal (a bisimulation, so cycles are fine)."""
     assumed: set[tuple[int, int]] = set()
-    pending = [(expected, actual)]
+    pending: list[tuple[Any, Any]] = [(expected, actual)]
     while pending:
+        x: Any
+        y: Any
         x, y = pending.pop()
         if x is y:
             continue
@@ -35,7 +42,7 @@ def same_value(expected: Any, actual: Any) -> bool:
             if not _same_leaf(x, y):
                 return False
             continue
-        if type(x) is not type(y):
+        if not _same_type(x, y):
             return False
         if (id(x), id(y)) in assumed:
             continue

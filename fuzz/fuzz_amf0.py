@@ -119,7 +119,7 @@ def test_one_input(data: bytes) -> None:
 
 def main() -> None:
     """Run under atheris."""
-    import atheris
+    import atheris  # type: ignore[import-untyped]
 
     atheris.instrument_all()
     atheris.Setup(sys.argv, test_one_input)

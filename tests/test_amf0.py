@@ -232,7 +232,7 @@ FFMPEG_PLAY_CONNECT = b"".join(
 
 
 def test_ffmpeg_publish_connect() -> None:
-    command = [
+    command: list[Any] = [
         "connect",
         1.0,
         {
@@ -249,7 +249,7 @@ def test_ffmpeg_publish_connect() -> None:
 
 
 def test_ffmpeg_play_connect() -> None:
-    command = [
+    command: list[Any] = [
         "connect",
         1.0,
         {

@@ -143,6 +143,8 @@ class FakeServer:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
+            # The client's EOF (or an error) ends the connection, as real servers do.
+            await trio.aclose_forcefully(stream)
             self.done.set()
 
     async def handle(self, event: ev.Event) -> None:
@@ -174,9 +176,8 @@ class FakeServer:
                     sid, "No such stream", code=self.reject_code or "NetStream.Play.StreamNotFound"
                 ),
             )
-            if self.play == "accept":
-                if self.after_play is not None:
-                    await self.after_play(self, sid)
+            if self.play == "accept" and self.after_play is not None:
+                await self.after_play(self, sid)
 
     async def answer(
         self, how: str, *, accept: Callable[[], Any], reject: Callable[[], Any]
@@ -454,7 +455,10 @@ async def test_cancelled_while_playing_still_says_goodbye(
                     await trio.sleep_forever()
             assert scope.cancelled_caught
             await server.done.wait()
+            # The reader was cancelled too; closing read to the server's end itself.
+            assert client.statistics().bytes_received == server.bytes_sent
     assert [e.stream_id for e in server.of(ev.StreamDeleted)] == [1]
+    assert isinstance(server.events[-1], ev.ConnectionClosed)
 
 
 # -- play -----------------------------------------------------------------------------------------
@@ -510,7 +514,7 @@ async def test_the_ends_of_a_stream(serve: Any, ending: str) -> None:
         else:
             conn.send_command("deleteStream", None, 0.0)  # FFmpeg -listen's way
         await server.flush()
-        await trio.sleep_forever()  # the end is the message, not a hang-up
+        # (The server hangs up only when the client does: the end is the message.)
 
     async with serve(FakeServer(after_play=stream_then_end)):
         assert await play_all() == sent
@@ -536,7 +540,6 @@ async def test_media_on_stream_zero_as_ffmpeg_serves_it(serve: Any) -> None:
         await server.stream.send_all(writer.data_to_send())
         server.conn.send_command("deleteStream", None, 0.0)
         await server.flush()
-        await trio.sleep_forever()
 
     async with serve(FakeServer(after_play=stream_on_zero)):
         assert await play_all() == sent
@@ -981,3 +984,80 @@ def test_exceptions() -> None:
     assert issubclass(trio_rtmp.ConnectionTimeout, TimeoutError)
     for name in ("ConnectionClosed", "ConnectionTimeout", "Refused"):
         assert issubclass(getattr(trio_rtmp, name), trio_rtmp.RTMPError)
+
+
+# -- closing -----------------------------------------------------------------------------------
+
+
+async def test_closing_half_closes_and_reads_to_the_servers_end(serve: Any) -> None:
+    """deleteStream, then EOF; whatever the server still sends is read, not reset."""
+    server = FakeServer()
+
+    async def last_words(server: FakeServer, stream_id: int) -> None:
+        server.conn.send_audio(stream_id, 0, b"\xaf\x01" + bytes(100_000))  # (unread)
+        await server.flush()
+
+    server.after_play = last_words
+    with NoLeakedTasks():
+        async with serve(server):
+            async with trio_rtmp.open_client(URL) as client:
+                await client.play()
+            await server.done.wait()
+            # The client read everything the server sent before it hung up.
+            assert client.statistics().bytes_received == server.bytes_sent
+    # The server saw, in order: deleteStream, then the client's EOF.
+    assert [type(e) for e in server.events[-2:]] == [ev.StreamDeleted, ev.ConnectionClosed]
+
+
+async def test_close_waits_at_most_close_timeout_for_the_servers_end(
+    serve: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    server = FakeServer()
+
+    async def never_hang_up(stream: trio.abc.Stream) -> None:
+        # Reads everything, EOF included, but keeps its end open.
+        server.stream = stream
+        while True:
+            data = await stream.receive_some()
+            for event in server.conn.receive_data(data):
+                await server.handle(event)
+            await server.flush()
+            if not data:
+                await trio.sleep_forever()
+
+    server.run = never_hang_up  # type: ignore[method-assign]
+    with NoLeakedTasks():
+        async with serve(server):
+            async with trio_rtmp.open_client(URL, close_timeout=3) as client:
+                await client.publish()
+                started = trio.current_time()
+            assert trio.current_time() - started == pytest.approx(3)
+    assert server.of(ev.StreamDeleted)
+
+
+async def test_the_reader_cancelled_from_outside(serve: Any) -> None:
+    """connect_client's reader lives in the caller's nursery; if that is cancelled, the
+    client says so instead of waiting forever."""
+    async with serve(FakeServer()):
+        async with trio.open_nursery() as nursery:
+            client = await trio_rtmp.connect_client(nursery, URL)
+            await client.play()
+            nursery.cancel_scope.cancel()
+        with pytest.raises(trio_rtmp.ConnectionClosed, match="reader task was cancelled"):
+            await client.frames.receive()
+        with pytest.raises(trio_rtmp.ConnectionClosed, match="reader task was cancelled"):
+            await client.play()
+        await client.aclose()
+
+
+async def test_concurrent_closes(serve: Any) -> None:
+    async with serve(FakeServer()) as server:
+        async with trio_rtmp.open_client(URL) as client:
+            await client.publish()
+            async with trio.open_nursery() as nursery:
+                for _ in range(3):
+                    nursery.start_soon(client.aclose)
+            with pytest.raises(trio_rtmp.ConnectionClosed):
+                await client.send_tag(0, FlvTag(8, 0, b"\xaf\x01\x00"))
+        await server.done.wait()
+    assert len(server.of(ev.StreamDeleted)) == 1

@@ -171,6 +171,13 @@ async def collect(frames: trio.abc.ReceiveChannel[Any]) -> list[Any]:
     return [frame async for frame in frames]
 
 
+def assert_closed_politely(nginx: NginxRtmp) -> None:
+    """No connection was reset: the clients half-closed and read to nginx's end."""
+    log = nginx.log()
+    assert "deleteStream" in log
+    assert "reset by peer" not in log, log
+
+
 # -- playing from nginx-rtmp ---------------------------------------------------------------
 
 
@@ -189,6 +196,7 @@ async def test_play_from_nginx_fed_by_ffmpeg(
             frames = await collect(client.frames)
             stats = client.statistics()
         assert await publisher.wait_async() == 0
+    assert_closed_politely(nginx_rtmp)
     # nginx forwards the stored metadata first.
     [metadata] = [f for f in frames if isinstance(f, Metadata)]
     assert metadata.name == "onMetaData"
@@ -233,7 +241,11 @@ async def test_publish_to_nginx_and_ffmpeg_plays_it_back(
             await client.publish()
             await publish_file(client, tags, speed=4.0)
             stats = client.statistics()
+            closing = trio.current_time()
+        # The goodbye (deleteStream, half-close, nginx's end) is quick with nginx.
+        assert trio.current_time() - closing < 1
         assert await player.wait_async() == 0, player.log()
+    assert_closed_politely(nginx)
     assert stats.messages_sent == len(tags)
     assert stats.bytes_sent > sum(len(tag.data) for tag in tags)
     assert {s.media: s.codec for s in probe_streams(output)} == {"video": "h264", "audio": "aac"}
@@ -381,6 +393,7 @@ async def test_rtmps_publish_and_play(peers: Peers, sample_flv: Path) -> None:
                 await publish_file(publisher, tags, speed=4.0)
     check_against_source(frames, sample_flv, whole=True)
     assert "publish: name='secure'" in nginx.log()
+    assert_closed_politely(nginx)
 
 
 async def test_rtmps_checks_the_certificate(peers: Peers) -> None:
@@ -504,3 +517,34 @@ async def test_play_unanswered_times_out(peers: Peers, http_hook_server: HookSer
         release.set()
     [request] = await http_hook_server.wait_for_async("play", "waiting")
     assert request.status == 200  # answered, but too late
+
+
+async def test_raw_mode_relays_the_tags_unchanged(
+    peers: Peers, nginx_rtmp: NginxRtmp, sample_flv: Path
+) -> None:
+    """demux=False: the audio and video tags come out of nginx-rtmp as they went in."""
+    url = nginx_rtmp.url("live", "raw")
+    tags = read_flv(sample_flv.read_bytes()).tags
+    received: list[FlvTag] = []
+
+    async def play_raw(task_status: trio.TaskStatus[None]) -> None:
+        async with trio_rtmp.open_client(url, demux=False) as player:
+            await player.play()
+            task_status.started()
+            received.extend(await collect(player.frames))
+
+    with trio.fail_after(WAIT + 5), NoLeakedTasks():
+        async with trio.open_nursery() as nursery:
+            await nursery.start(play_raw)
+            async with trio_rtmp.open_client(url) as publisher:
+                await publisher.publish()
+                await publish_file(publisher, tags, speed=4.0)
+    assert all(isinstance(tag, FlvTag) for tag in received)
+    # Per media type (nginx-rtmp interleaves audio and video in its own order).
+    for tag_type in (8, 9):
+        sent = [(t.timestamp, t.data) for t in tags if t.tag_type == tag_type]
+        assert [(t.timestamp, t.data) for t in received if t.tag_type == tag_type] == sent
+    assert_closed_politely(nginx_rtmp)
+    [script] = [t for t in received if t.tag_type == 18]
+    name, metadata = script.script_values()
+    assert name == "onMetaData" and metadata["width"] == 320.0

@@ -123,10 +123,12 @@ class FrameChannel(trio.abc.ReceiveChannel[Item]):
     """The frames of a playing client: a bounded Trio memory channel with one twist.
 
     It ends cleanly (``async for`` stops; ``receive`` raises ``trio.EndOfChannel``)
-    when the stream ends: the publisher left (UnpublishNotify / StreamEOF) or playback
-    stopped.  When the connection is lost instead, ``receive`` raises
+    when the stream ends: the publisher left (UnpublishNotify / StreamEOF), playback
+    stopped (NetStream.Play.Stop, a server's deleteStream), or the client was closed.
+    When the connection is lost instead, ``receive`` raises
     :class:`~trio_rtmp.exceptions.ConnectionClosed` once the frames before the loss
-    are consumed.
+    are consumed (and :class:`~trio_rtmp.exceptions.PlayRejected` if the server
+    failed the play with an error status).
     """
 
     def __init__(self, channel: trio.MemoryReceiveChannel[Item], client: RTMPClient) -> None:
@@ -223,7 +225,12 @@ class RTMPClient(trio.abc.AsyncResource):
         self._play_started = False
         self._publish_error: PublishRejected | None = None
         self._reader_scope = trio.CancelScope()
+        self._reader_started = False
         self._reader_done = trio.Event()
+        self._reader_cancelled = False
+        self._eof_sent = False
+        self._eof_received = False
+        self._close_done = trio.Event()
         self._stream_id: int | None = None
         self._mode: str | None = None
         self._follow = False
@@ -394,43 +401,67 @@ class RTMPClient(trio.abc.AsyncResource):
     async def aclose(self) -> None:
         """Close politely (delete the stream, under a timeout), then close the socket.
 
-        Idempotent.  Frames already delivered stay in :attr:`frames`.
+        Idempotent.  Frames already delivered stay in :attr:`frames`; later ones
+        are dropped.  The polite part, bounded by ``close_timeout``: deleteStream
+        (with FCUnpublish when publishing), then a half-close, and reading until the
+        server closes too.  Closing a socket with unread data in it resets the
+        connection, and a reset throws away whatever we sent that is still on its
+        way (the end of a publish); reading to the server's end avoids that.
         """
-        if self._closed:
+        if self._closing:
+            await self._close_done.wait()
             return
         self._closing = True
-        with trio.move_on_after(self._close_timeout) as scope:
-            scope.shield = True
-            try:
-                if self._lost is None and self._stream_id is not None:
-                    async with self._send_lock:
-                        self._conn.delete_stream(self._stream_id)
-                        self._stream_id = None
-                        data = self._conn.data_to_send()
-                        if data:
-                            await self._stream.send_all(data)
-                            self._bytes_sent += len(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError, OSError):
-                pass
-        self._closed = True
-        self._conn.close()
-        self._reader_scope.cancel()
-        await trio.aclose_forcefully(self._stream)
-        self._end_frames()
-        self._wake_all()
+        try:
+            with trio.move_on_after(self._close_timeout) as scope:
+                scope.shield = True
+                await self._say_goodbye()
+        finally:
+            self._closed = True
+            self._conn.close()
+            self._reader_scope.cancel()
+            await trio.aclose_forcefully(self._stream)
+            self._end_frames()
+            self._wake_all()
+            self._close_done.set()
+
+    async def _say_goodbye(self) -> None:
+        if (self._lost is not None and not self._reader_cancelled) or not self._reader_started:
+            return  # the connection is broken, or was never used
+        try:
+            async with self._send_lock:
+                if self._stream_id is not None:
+                    self._conn.delete_stream(self._stream_id)
+                    self._stream_id = None
+                data = self._conn.data_to_send()
+                if data:
+                    await self._stream.send_all(data)
+                    self._bytes_sent += len(data)
+                self._eof_sent = True
+                await _send_eof(self._stream)
+            # The reader drains the connection (dropping frames) and ends at its EOF.
+            self._end_frames()
+            await self._reader_done.wait()
+            if not self._eof_received:
+                # The reader was cancelled (with the block around the client): drain
+                # here, now that nobody else reads.
+                while rest := await self._stream.receive_some(_READ_SIZE):
+                    self._bytes_received += len(rest)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError, OSError):
+            return
 
     # -- internals ------------------------------------------------------------
 
     def _check_idle(self, what: str) -> None:
         self._raise_if_lost()
-        if self._closed:
+        if self._closing:
             raise ConnectionClosed("the client is closed")
         if self._mode is not None:
             raise LocalProtocolError(f"cannot {what}: the client is already {self._mode}ing")
 
     def _publishing_stream(self) -> int:
         self._raise_if_lost()
-        if self._closed:
+        if self._closing:
             raise ConnectionClosed("the client is closed")
         error = self._publish_error
         if error is not None:
@@ -511,6 +542,8 @@ class RTMPClient(trio.abc.AsyncResource):
             data = self._conn.data_to_send()
             if not data:
                 return
+            if self._eof_sent:
+                return  # closing: whatever the core still says (acknowledgements) is moot
             try:
                 await self._stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -549,24 +582,29 @@ class RTMPClient(trio.abc.AsyncResource):
     async def _run_reader(
         self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """The one task that reads the connection.  It never raises."""
-        with self._reader_scope:
-            task_status.started()
-            try:
-                await self._read_loop()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                self._lose(ConnectionClosed(f"the connection to the server failed: {exc}"))
-            except ProtocolError as exc:
-                logger.warning("protocol error from %s: %s", self._url.host, exc)
-                self._lose(ConnectionClosed(f"the server broke the protocol: {exc}"))
-            except ConnectionClosed as exc:
-                self._lose(exc)
-            except Exception as exc:  # a bug: report it, never kill the user's nursery
-                logger.exception("trio-rtmp client reader failed")
-                self._lose(ConnectionClosed(f"internal error: {exc!r}"))
-        self._reader_done.set()
-        if not self._closing:
-            self._wake_all()
+        """The one task that reads the connection.  It raises nothing but Cancelled."""
+        self._reader_started = True
+        try:
+            with self._reader_scope:
+                task_status.started()
+                try:
+                    await self._read_loop()
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                    self._lose(ConnectionClosed(f"the connection to the server failed: {exc}"))
+                except ProtocolError as exc:
+                    logger.warning("protocol error from %s: %s", self._url.host, exc)
+                    self._lose(ConnectionClosed(f"the server broke the protocol: {exc}"))
+                except ConnectionClosed as exc:
+                    self._lose(exc)
+                except Exception as exc:  # a bug: report it, never kill the user's nursery
+                    logger.exception("trio-rtmp client reader failed")
+                    self._lose(ConnectionClosed(f"internal error: {exc!r}"))
+        finally:
+            self._reader_done.set()
+            if not self._closing and self._lost is None:
+                # Cancelled from outside (the nursery it runs in): nothing reads any more.
+                self._reader_cancelled = True
+                self._lose(ConnectionClosed("the client's reader task was cancelled"))
 
     async def _read_loop(self) -> None:
         conn = self._conn
@@ -586,6 +624,7 @@ class RTMPClient(trio.abc.AsyncResource):
                 else:
                     await self._control(event)
             if not data:
+                self._eof_received = True
                 raise ConnectionClosed("the server closed the connection")
 
     async def _media(self, event: ev.AudioData | ev.VideoData) -> None:
@@ -670,6 +709,14 @@ class RTMPClient(trio.abc.AsyncResource):
                 break
         if isinstance(event, ev.ReconnectRequested):
             logger.info("the server asks for a reconnect (%s)", event.tc_url or "same URL")
+
+
+async def _send_eof(stream: trio.abc.Stream) -> None:
+    """Half-close the connection: TCP's FIN (under TLS, without a close_notify)."""
+    if isinstance(stream, trio.SSLStream):
+        stream = stream.transport_stream
+    if isinstance(stream, trio.abc.HalfCloseableStream):
+        await stream.send_eof()
 
 
 def _kind(event: ev.AudioData | ev.VideoData) -> str:
@@ -813,6 +860,8 @@ async def open_client(
       key; otherwise the key is the URL's last path segment (as FFmpeg splits it).
     - ``receiver``: a ``trio.MemorySendChannel`` to deliver frames to instead of
       ``client.frames`` (it is closed when the stream ends; pass a clone to share it).
+      A plain channel cannot carry an exception: a lost connection closes it too,
+      and the client's next call raises :class:`ConnectionClosed`.
     - ``connect_timeout``: for TCP, TLS, the handshake and the connect answer, each.
     - ``response_timeout``: for the answers to ``play``/``publish``.
     - ``close_timeout``: for the polite goodbye when closing.
@@ -823,7 +872,10 @@ async def open_client(
     - ``connect_options``: more ``connect`` command options (``extra`` members...).
 
     Leaving the block closes the client politely and always closes the socket.
-    Errors are our exceptions (:mod:`trio_rtmp.exceptions`), never exception groups.
+    Errors are our exceptions (:mod:`trio_rtmp.exceptions`), never exception groups:
+    :class:`ConnectionFailed` (no connection: refused, unreachable, TLS certificate),
+    :class:`ConnectionTimeout`, :class:`ConnectionRejected` (``connect`` refused, or
+    the server hung up instead of answering it), :class:`ConnectionClosed`.
     """
     single: BaseException | None = None
     try:

@@ -321,3 +321,16 @@ def test_payload_types_are_bytes() -> None:
     assert type(Audio(payload=bytearray(b"ab")).payload) is bytes
     assert type(Video(payload=memoryview(b"ab")).payload) is bytes
     assert Command(name="x", arguments=[1.0]).arguments == (1.0,)
+
+
+def test_amf_messages_over_the_size_limit_are_not_decoded() -> None:
+    from trio_rtmp.core import amf0 as codec
+    from trio_rtmp.core.config import Limits
+
+    body = codec.encode("onMetaData", {"x": "y" * 2000})
+    limits = Limits(max_amf_message_size=1000)
+    for type_id in (15, 17, 18, 20):
+        with pytest.raises(RemoteProtocolError, match="exceeds"):
+            decode_message(Message(3, type_id, 0, 1, b"\x00" + body), limits=limits)
+    # Media and shared objects are not AMF-decoded, so the limit does not apply.
+    assert decode_message(Message(3, 9, 0, 1, bytes(5000)), limits=limits).payload == bytes(5000)

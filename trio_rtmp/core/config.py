@@ -41,6 +41,11 @@ class Limits:
     max_buffered_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=_positive)
     #: Deepest nesting of AMF objects, arrays and the AMF0 -> AMF3 switch.
     max_amf_depth: int = attrs.field(default=64, validator=_positive)
+    #: Largest command or data message (AMF-encoded) that is decoded.  Decoding costs
+    #: CPU per value, so this bounds how long one hostile message can keep an event
+    #: loop busy (64 KiB of the worst AMF takes tens of milliseconds); real commands
+    #: and metadata are a few hundred bytes.
+    max_amf_message_size: int = attrs.field(default=64 * 1024, validator=_positive)
     #: Most members of one AMF collection (object properties, array elements,
     #: dictionary entries, vector items) and most entries of an AMF reference table.
     max_amf_collection_size: int = attrs.field(default=65536, validator=_positive)

@@ -399,8 +399,13 @@ _STREAM_EVENTS: dict[int, type[StreamBegin | StreamEOF | StreamDry | StreamIsRec
 }
 
 
-def _amf_body(message: Message, amf3: bool) -> bytes:
+def _amf_body(message: Message, amf3: bool, limits: Limits) -> bytes:
     payload = message.payload
+    if len(payload) > limits.max_amf_message_size:
+        raise RemoteProtocolError(
+            f"an AMF message of {len(payload)} bytes exceeds the limit of "
+            f"{limits.max_amf_message_size}"
+        )
     # AMF3 command and data messages start with a format selector byte (0); the
     # values that follow are AMF0, switching to AMF3 with the AVM+ marker.
     if amf3 and payload[:1] == b"\x00":
@@ -410,7 +415,7 @@ def _amf_body(message: Message, amf3: bool) -> bytes:
 
 def _decode_command(message: Message, envelope: dict[str, int], limits: Limits) -> Command:
     amf3 = message.type_id == MessageType.COMMAND_AMF3
-    values = amf0.decode(_amf_body(message, amf3), limits=limits)
+    values = amf0.decode(_amf_body(message, amf3, limits), limits=limits)
     if not values or type(values[0]) is not str:
         raise RemoteProtocolError("a command message must start with the command name")
     name = values[0]
@@ -485,7 +490,7 @@ def decode_message(message: Message, *, limits: Limits = DEFAULT_LIMITS) -> RTMP
         return _decode_command(message, envelope, limits)
     if type_id == MessageType.DATA_AMF0 or type_id == MessageType.DATA_AMF3:
         amf3 = type_id == MessageType.DATA_AMF3
-        values = amf0.decode(_amf_body(message, amf3), limits=limits)
+        values = amf0.decode(_amf_body(message, amf3, limits), limits=limits)
         return Data(values=tuple(values), amf3=amf3, **envelope)
     if type_id == MessageType.USER_CONTROL:
         return _decode_user_control(message, envelope)

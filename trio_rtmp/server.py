@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import socket
 import ssl
@@ -43,6 +44,7 @@ from .core.amf import ECMAArray
 from .core.chunks import encode_message
 from .core.connection import ConnectionConfig, ServerConnection
 from .core.errors import LocalProtocolError, ProtocolError
+from .exceptions import ConnectionClosed
 from .media.demux import Demuxer
 from .media.flv import TagType
 from .media.flvfile import FlvTag
@@ -271,7 +273,9 @@ class _Output:
             self._wakeup.set()
 
     async def wait_room(self, limit: int) -> None:
-        """Wait until fewer than ``limit`` bytes are queued."""
+        """Wait until fewer than ``limit`` bytes are queued (always a checkpoint)."""
+        if self.queued < limit or self.failed is not None:
+            await trio.lowlevel.checkpoint()
         while self.queued >= limit and self.failed is None:
             await self._drained.wait()
 
@@ -281,31 +285,67 @@ class _Output:
             await self._drained.wait()
 
     async def run(self, stall_timeout: float) -> None:
-        """The writer task: drain the queue, one write for everything in it."""
+        """The writer task: drain the queue, one write for everything in it.
+
+        The session fails when ``stall_timeout`` passes without *any* byte going out,
+        however long the whole write takes: a slow but steady client is not stalled.
+        """
         queue = self._queue
         while True:
             await self._wakeup.wait()
             self._wakeup = trio.Event()
             while queue:
                 data = queue[0] if len(queue) == 1 else b"".join(queue)
-                count = len(queue)
-                with trio.move_on_after(stall_timeout) as scope:
-                    try:
-                        await self._stream.send_all(data)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                        self._fail(exc)
-                        return
-                if scope.cancelled_caught:
-                    self._fail(TimeoutError(f"no write progress for {stall_timeout} s"))
+                queue.clear()
+                try:
+                    if self._raw is not None:
+                        await self._send_raw(self._raw, data, stall_timeout)
+                    else:
+                        await self._send_stream(data, stall_timeout)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                    self._fail(exc)
                     return
-                for _ in range(count):
-                    queue.popleft()
-                self.queued -= len(data)
-                self.sent += len(data)
-                self._drained.set()
-                self._drained = trio.Event()
             self._writing = False
-            self._drained.set()
+            self._progress()
+
+    async def _send_raw(self, raw: socket.socket, data: bytes, stall_timeout: float) -> None:
+        view = memoryview(data)
+        offset = 0
+        size = len(data)
+        while offset < size:
+            try:
+                sent = raw.send(view[offset:])
+            except BlockingIOError:
+                sent = 0
+            if sent:
+                offset += sent
+                self.sent += sent
+                self.queued -= sent
+                self._progress()
+                continue
+            with trio.move_on_after(stall_timeout):
+                await trio.lowlevel.wait_writable(raw)
+                continue
+            raise TimeoutError(f"no write progress for {stall_timeout} s")
+
+    async def _send_stream(self, data: bytes, stall_timeout: float) -> None:
+        # TLS (or any other stream): pieces small enough that each one's timeout
+        # measures progress.
+        piece = 65536
+        for offset in range(0, len(data), piece):
+            chunk = data[offset : offset + piece]
+            with trio.move_on_after(stall_timeout):
+                await self._stream.send_all(chunk)
+                self.sent += len(chunk)
+                self.queued -= len(chunk)
+                self._progress()
+                continue
+            raise TimeoutError(f"no write progress for {stall_timeout} s")
+
+    def _progress(self) -> None:
+        """Wake whoever waits for room or for the queue to drain."""
+        self._drained.set()
+        self._drained = trio.Event()
 
     def _fail(self, exc: BaseException) -> None:
         if self.failed is None:
@@ -327,8 +367,10 @@ class ServerSession:
 
     Send media to a playing client with :meth:`send_video`, :meth:`send_audio`,
     :meth:`send_metadata`, :meth:`send_tag` or :meth:`send_frame` (each waits while
-    more than ``max_queued_bytes`` are queued for a slow client), and :meth:`aclose`
-    the connection.
+    more than ``max_queued_bytes`` are queued for a slow client, and raises
+    :class:`~trio_rtmp.exceptions.ConnectionClosed` once the session is closed or its
+    client stopped taking data for ``write_stall_timeout``), and :meth:`aclose` the
+    connection.
     """
 
     def __init__(
@@ -352,7 +394,7 @@ class ServerSession:
         self._output = _Output(self, stream)
         self._cancel = trio.CancelScope()
         self._started_at = trio.current_time()
-        self._last_activity = self._started_at
+        self._last_activity = self._last_input = self._started_at
         self._bytes_received = 0
         self._messages_received = 0
         self._messages_sent = 0
@@ -510,15 +552,21 @@ class ServerSession:
     # -- internals ----------------------------------------------------------
 
     async def _room(self) -> None:
-        if self._closed:
-            raise trio.ClosedResourceError("the session is closed")
-        await self._output.wait_room(self._config.max_queued_bytes)
+        output = self._output
+        await output.wait_room(self._config.max_queued_bytes)
+        if self._closed or output.failed is not None:
+            raise ConnectionClosed(
+                "the session is closed"
+                if output.failed is None
+                else f"the connection to the client failed: {output.failed!r}"
+            )
 
-    def _flush(self) -> None:
+    def _flush(self, *, activity: bool = True) -> None:
         data = self._conn.data_to_send()
         if data:
             self._output.write(data)
-            self._last_activity = trio.current_time()
+            if activity:
+                self._last_activity = trio.current_time()
 
     def _output_failed(self, exc: BaseException) -> None:
         logger.debug("session %s: output failed: %r", self.remote_address, exc)
@@ -538,7 +586,12 @@ class ServerSession:
             logger.info("session %s: handshake deadline passed", self.remote_address)
         except* TimeoutError as group:
             logger.info("session %s: %s", self.remote_address, group.exceptions[0])
-        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as group:
+        except* (
+            trio.BrokenResourceError,
+            trio.ClosedResourceError,
+            OSError,
+            ConnectionClosed,
+        ) as group:
             logger.debug("session %s: connection lost: %r", self.remote_address, group)
         except* ProtocolError as group:
             logger.info("session %s: protocol error: %s", self.remote_address, group.exceptions[0])
@@ -578,30 +631,50 @@ class ServerSession:
         if conn.state is not ConnectionState.CONNECTED:
             await self.aclose()
             return
+        output = self._output
+        idle_timeout = config.idle_timeout
+        ping_interval = config.ping_interval
+        last_ping = trio.current_time()
+        sent_mark = output.sent
         while True:
-            timeout = config.idle_timeout
-            if config.ping_interval is not None:
-                timeout = min(timeout, config.ping_interval)
-            with trio.move_on_after(timeout) as scope:
+            idle_deadline = self._last_activity + idle_timeout
+            ping_deadline = math.inf
+            if ping_interval is not None:
+                ping_deadline = max(self._last_input, last_ping) + ping_interval
+            with trio.move_on_at(min(idle_deadline, ping_deadline)) as scope:
                 await self._receive_once()
-            if scope.cancelled_caught:
-                now = trio.current_time()
-                if now - self._last_activity >= config.idle_timeout:
-                    raise TimeoutError(f"idle for {config.idle_timeout} s")
-                if config.ping_interval is not None:
-                    conn.ping(int(now * 1000) & 0xFFFFFFFF)
-                    self._flush()
             if conn.state in _ENDED:
                 return
+            if not scope.cancelled_caught:
+                continue
+            now = trio.current_time()
+            if output.sent != sent_mark:
+                # Bytes went out since the last look (media to a player that sends
+                # nothing back, say): the connection is in use.
+                sent_mark = output.sent
+                self._last_activity = max(self._last_activity, now)
+            elif now >= idle_deadline:
+                raise TimeoutError(f"idle for {idle_timeout} s")
+            if now >= ping_deadline:
+                conn.ping(int(now * 1000) & 0xFFFFFFFF)
+                # Our own pings are no sign of life: a client that never answers
+                # them (nor sends or receives anything else) is idle.
+                self._flush(activity=False)
+                last_ping = now
+                sent_mark = output.sent
 
     async def _receive_once(self) -> None:
         data = await self._stream.receive_some(_READ_SIZE)
         self._bytes_received += len(data)
-        self._last_activity = trio.current_time()
+        self._last_activity = self._last_input = trio.current_time()
         events = self._conn.receive_data(data)
         self._flush()
-        for event in events:
-            await self._event(event)
+        if events:
+            for event in events:
+                await self._event(event)
+            # A callback may have used the connection directly (``on_command``
+            # answering with ``session.connection.send_result``).
+            self._flush()
         if not data:
             raise trio.BrokenResourceError("the client closed the connection")
 

@@ -1,0 +1,146 @@
+"""Helpers for the server and relay tests: a hand-driven RTMP client and small utilities.
+
+:class:`RawClient` drives our sans-IO :class:`~trio_rtmp.core.connection.ClientConnection`
+over a plain Trio socket, one step at a time, so a test can stop anywhere: after half a
+handshake, after ``play`` (a player that never reads again), or send bytes no honest
+client would.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+from trio_rtmp.core import events as ev
+from trio_rtmp.core.connection import ClientConnection, ConnectionConfig
+from trio_rtmp.media.flvfile import FlvReader, FlvTag, FlvWriter
+
+WAIT = 10.0
+
+
+class RawClient:
+    """An RTMP client whose every step the test drives by hand."""
+
+    def __init__(self, stream: trio.SocketStream, config: ConnectionConfig | None = None) -> None:
+        self.stream = stream
+        self.conn = ClientConnection(random=os.urandom(1528), time=0, config=config)
+        #: Every event received so far.
+        self.events: list[ev.Event] = []
+        self.closed = False
+
+    @classmethod
+    async def open(
+        cls, port: int, *, receive_buffer: int | None = None, config: ConnectionConfig | None = None
+    ) -> RawClient:
+        """Connect to 127.0.0.1:``port`` (optionally with a small SO_RCVBUF, set before
+        connecting so that the TCP window stays small)."""
+        sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if receive_buffer is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        with trio.fail_after(WAIT):
+            await sock.connect(("127.0.0.1", port))
+        return cls(trio.SocketStream(sock), config)
+
+    async def send_raw(self, data: bytes) -> None:
+        """Send bytes as they are."""
+        await self.stream.send_all(data)
+
+    async def flush(self) -> None:
+        """Send what the core has queued."""
+        data = self.conn.data_to_send()
+        if data:
+            await self.stream.send_all(data)
+
+    async def receive(self, timeout: float = WAIT) -> list[ev.Event]:
+        """Read once (bounded); returns the events (closed: ``self.closed``)."""
+        with trio.fail_after(timeout):
+            try:
+                data = await self.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+        if not data:
+            self.closed = True
+        events = self.conn.receive_data(data)
+        self.events.extend(events)
+        if data:
+            await self.flush()
+        return events
+
+    async def until(self, match: Callable[[ev.Event], bool], timeout: float = WAIT) -> ev.Event:
+        """Read until an event matches; fail (TooSlowError) after ``timeout``."""
+        with trio.fail_after(timeout):
+            while True:
+                for event in await self.receive():
+                    if match(event):
+                        return event
+                if self.closed:
+                    raise AssertionError(f"closed before the awaited event; got {self.events}")
+
+    async def read_until_closed(self, timeout: float = WAIT) -> None:
+        """Read (and parse) until the server closes the connection."""
+        with trio.fail_after(timeout):
+            while not self.closed:
+                await self.receive()
+
+    async def connect(self, app: str = "live", port: int = 1935) -> ev.Event:
+        """Handshake and ``connect``; returns Connected or ConnectRejected."""
+        self.conn.connect(app=app, tc_url=f"rtmp://127.0.0.1:{port}/{app}")
+        await self.flush()
+        return await self.until(lambda e: isinstance(e, ev.Connected | ev.ConnectRejected))
+
+    async def create_stream(self) -> int:
+        self.conn.create_stream()
+        await self.flush()
+        event = await self.until(lambda e: isinstance(e, ev.StreamCreated | ev.CommandError))
+        assert isinstance(event, ev.StreamCreated), event
+        return event.stream_id
+
+    async def play(self, key: str) -> ev.Event:
+        """createStream and play; returns PlayStarted or PlayRejected."""
+        stream_id = await self.create_stream()
+        self.conn.play(stream_id, key)
+        await self.flush()
+        return await self.until(lambda e: isinstance(e, ev.PlayStarted | ev.PlayRejected))
+
+    async def publish(self, key: str) -> ev.Event:
+        """createStream and publish; returns PublishStarted or PublishRejected."""
+        stream_id = await self.create_stream()
+        self.conn.publish(stream_id, key)
+        await self.flush()
+        return await self.until(lambda e: isinstance(e, ev.PublishStarted | ev.PublishRejected))
+
+    async def aclose(self) -> None:
+        await trio.aclose_forcefully(self.stream)
+
+
+def read_tags(path: Path) -> list[FlvTag]:
+    """The tags of an FLV file (our reader)."""
+    reader = FlvReader()
+    events = reader.receive_data(path.read_bytes()) + reader.receive_data(b"")
+    return [e for e in events if isinstance(e, FlvTag)]
+
+
+def write_flv(path: Path, tags: list[FlvTag]) -> Path:
+    """Write tags (as a player received them) to an FLV file for ffprobe."""
+    writer = FlvWriter()
+    parts = [writer.write_tag(t.tag_type, t.timestamp, t.data) for t in tags]
+    parts.append(writer.finish()[0])
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def rss_bytes() -> int:
+    """This process's resident set size (VmRSS)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def open_fds() -> int:
+    """How many file descriptors this process has open."""
+    return len(os.listdir("/proc/self/fd"))

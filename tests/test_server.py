@@ -1,0 +1,852 @@
+"""The Trio server: serve_rtmp, ServerHandler callbacks, Reject, the session's send
+methods, and the per-connection limits and timeouts (handshake deadline, idle timeout
+and pings, max connections, max message size, max streams, write stall), with a
+misbehaving connection next to a good stream that must not notice it.
+
+Clients are our own (``open_client``), a hand-driven sans-IO client
+(:class:`server_support.RawClient`) for what no honest client does, and FFmpeg.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import trio
+import trio.testing
+from peers import WAIT, Peers, SampleCache, compare_media, decode_errors, probe_packets
+from server_support import RawClient, open_fds, read_tags, write_flv
+
+import trio_rtmp
+import trio_rtmp.media
+from trio_rtmp.core import events as ev
+from trio_rtmp.core.chunks import encode_message
+from trio_rtmp.core.config import Limits
+from trio_rtmp.core.connection import ConnectionConfig
+from trio_rtmp.media.flvfile import FlvTag
+from trio_rtmp.media.frames import AudioSample, CodecConfig, Metadata, VideoSample
+from trio_rtmp.relay import Relay
+from trio_rtmp.server import ServerConfig
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+class Recorder(trio_rtmp.ServerHandler):
+    """Records every callback, in order, into a shared log."""
+
+    def __init__(self, log: list[tuple[Any, ...]]) -> None:
+        self.log = log
+
+    async def on_connect(self, request: ev.ConnectRequest) -> None:
+        self.log.append(("connect", request.app))
+
+    async def on_publish(self, request: ev.PublishRequest) -> None:
+        self.log.append(("publish", request.stream_id, request.stream_key))
+
+    async def on_play(self, request: ev.PlayRequest) -> None:
+        self.log.append(("play", request.stream_id, request.stream_key))
+
+    async def on_play_started(self, request: ev.PlayRequest) -> None:
+        self.log.append(("play_started", request.stream_id))
+
+    async def on_delete_stream(self, stream_id: int) -> None:
+        self.log.append(("delete_stream", stream_id))
+
+    async def on_metadata(self, stream_id: int, metadata: dict[str, Any]) -> None:
+        self.log.append(("metadata", stream_id, metadata))
+
+    async def on_video(self, stream_id: int, data: Any) -> None:
+        self.log.append(("video", stream_id, data))
+
+    async def on_audio(self, stream_id: int, data: Any) -> None:
+        self.log.append(("audio", stream_id, data))
+
+    async def on_data(self, stream_id: int, event: ev.DataReceived) -> None:
+        self.log.append(("data", stream_id, event.values))
+
+    async def on_command(self, event: ev.CommandReceived) -> None:
+        self.log.append(("command", event.command.name))
+        self.session.connection.send_result(event.command.transaction_id, None, "pong")
+
+    async def on_disconnect(self) -> None:
+        self.log.append(("disconnect",))
+
+
+async def start_server(nursery: trio.Nursery, factory: Any, **options: Any) -> trio_rtmp.RTMPServer:
+    server: trio_rtmp.RTMPServer = await nursery.start(
+        lambda task_status: trio_rtmp.serve_rtmp(
+            factory, 0, host="127.0.0.1", task_status=task_status, **options
+        )
+    )
+    return server
+
+
+async def publish_tags(
+    client: trio_rtmp.RTMPClient, tags: list[FlvTag], *, speed: float | None = None
+) -> None:
+    """Send tags; paced at ``speed`` times real time when given, else as fast as possible."""
+    start = trio.current_time()
+    for tag in tags:
+        if speed is not None:
+            await trio.sleep_until(start + tag.timestamp / 1000 / speed)
+        await client.send_tag(tag.timestamp, tag)
+
+
+async def wait_for(predicate: Any, timeout: float = WAIT, what: str = "a condition") -> None:
+    with trio.move_on_after(timeout):
+        while not predicate():
+            await trio.sleep(0.01)
+        return
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def url(server: trio_rtmp.RTMPServer, app: str = "live", key: str = "key") -> str:
+    return f"rtmp://127.0.0.1:{server.port}/{app}/{key}"
+
+
+def kinds(log: list[tuple[Any, ...]]) -> list[str]:
+    return [entry[0] for entry in log]
+
+
+@pytest.fixture
+def sample_tags(sample_flv: Path) -> list[FlvTag]:
+    return read_tags(sample_flv)
+
+
+# -- serve_rtmp and the handler callbacks ---------------------------------------------
+
+
+async def test_serve_rtmp_started_with_port_and_stop() -> None:
+    log: list[tuple[Any, ...]] = []
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, lambda: Recorder(log))
+        assert server.port > 0
+        assert server.address == ("127.0.0.1", server.port)
+        async with trio_rtmp.open_client(url(server)) as client:
+            assert client.server_properties["fmsVer"]
+            await wait_for(lambda: server.statistics().connections == 1)
+            server.stop()
+            # Stopping closes the session too: the client sees its connection end.
+            with trio.fail_after(WAIT):
+                await client._reader_done.wait()
+    assert ("disconnect",) in log
+    stats = server.statistics()
+    assert (stats.connections, stats.total_connections, stats.refused) == (0, 1, 0)
+
+
+async def test_publish_callbacks_with_frames(sample_flv: Path, sample_tags: list[FlvTag]) -> None:
+    """demux=True: on_connect, on_publish, on_metadata, on_video/on_audio with frames
+    (as many samples as ffprobe counts), on_delete_stream, on_disconnect, in order."""
+    log: list[tuple[Any, ...]] = []
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, lambda: Recorder(log))
+        async with trio_rtmp.open_client(url(server, "live", "cam")) as client:
+            await client.publish()
+            await publish_tags(client, sample_tags)
+        await wait_for(lambda: ("disconnect",) in log)
+        server.stop()
+    assert log[:2] == [("connect", "live"), ("publish", 1, "cam")]
+    assert log[-2:] == [("delete_stream", 1), ("disconnect",)]
+    metadata = [entry for entry in log if entry[0] == "metadata"]
+    assert len(metadata) == 1 and metadata[0][2]["width"] == 320.0
+    video = [entry[2] for entry in log if entry[0] == "video"]
+    audio = [entry[2] for entry in log if entry[0] == "audio"]
+    assert isinstance(video[0], CodecConfig) and video[0].codec == "h264"
+    assert isinstance(audio[0], CodecConfig) and audio[0].codec == "aac"
+    packets = probe_packets(sample_flv)
+    source_video = [p for p in packets if p.media == "video"]
+    samples = [f for f in video if isinstance(f, VideoSample)]
+    assert len(samples) == len(source_video)
+    assert [s.keyframe for s in samples] == [p.keyframe for p in source_video]
+    assert [s.pts - s.dts for s in samples] == [p.composition_offset for p in source_video]
+    assert sum(isinstance(f, AudioSample) for f in audio) == sum(
+        p.media == "audio" for p in packets
+    )
+
+
+async def test_publish_callbacks_with_raw_tags(sample_tags: list[FlvTag]) -> None:
+    """demux=False: on_video/on_audio get the FlvTag exactly as published."""
+    log: list[tuple[Any, ...]] = []
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, lambda: Recorder(log), demux=False)
+        async with trio_rtmp.open_client(url(server)) as client:
+            await client.publish()
+            await publish_tags(client, sample_tags)
+        await wait_for(lambda: ("disconnect",) in log)
+        server.stop()
+    received = [entry[2] for entry in log if entry[0] in ("video", "audio")]
+    assert all(isinstance(tag, FlvTag) for tag in received)
+    media = [tag for tag in sample_tags if tag.tag_type != 18]
+    assert [(t.tag_type, t.timestamp, t.data) for t in received] == [
+        (t.tag_type, t.timestamp, t.data) for t in media
+    ]
+
+
+async def test_data_command_and_delete_stream_callbacks() -> None:
+    log: list[tuple[Any, ...]] = []
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, lambda: Recorder(log))
+        raw = await RawClient.open(server.port)
+        assert isinstance(await raw.connect(port=server.port), ev.Connected)
+        # A command the server does not know reaches on_command, which answers it.
+        transaction = raw.conn.call("customCall", None, 1.0)
+        await raw.flush()
+        result = await raw.until(lambda e: isinstance(e, ev.CommandResult))
+        assert isinstance(result, ev.CommandResult)
+        assert result.transaction_id == transaction and result.arguments[-1:] == ("pong",)
+        assert isinstance(await raw.publish("k"), ev.PublishStarted)
+        raw.conn.send_data(1, ("onTextData", {"text": "hello"}))
+        raw.conn.delete_stream(1)
+        await raw.flush()
+        await wait_for(lambda: ("delete_stream", 1) in log)
+        # The connection lives on after deleteStream; closing it ends the session.
+        assert ("disconnect",) not in log
+        await raw.aclose()
+        await wait_for(lambda: ("disconnect",) in log)
+        server.stop()
+    assert ("command", "customCall") in log
+    assert ("data", 1, ("onTextData", {"text": "hello"})) in log
+    assert log.index(("data", 1, ("onTextData", {"text": "hello"}))) < log.index(
+        ("delete_stream", 1)
+    )
+    assert log.count(("delete_stream", 1)) == 1
+
+
+async def test_abrupt_disconnect_ends_every_stream() -> None:
+    """A publisher and a player on one connection that just vanishes: on_delete_stream
+    for each, then on_disconnect."""
+    log: list[tuple[Any, ...]] = []
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, lambda: Recorder(log))
+        raw = await RawClient.open(server.port)
+        await raw.connect(port=server.port)
+        assert isinstance(await raw.publish("a"), ev.PublishStarted)
+        assert isinstance(await raw.play("b"), ev.PlayStarted)
+        await raw.aclose()
+        await wait_for(lambda: ("disconnect",) in log)
+        server.stop()
+    assert log[-3:] == [("delete_stream", 1), ("delete_stream", 2), ("disconnect",)]
+    assert ("play_started", 2) in log
+
+
+class Refuser(trio_rtmp.ServerHandler):
+    """Refuses what its class attributes say."""
+
+    connect: trio_rtmp.Reject | None = None
+    publish: trio_rtmp.Reject | None = None
+    play: trio_rtmp.Reject | None = None
+    calls: list[str]
+
+    async def on_connect(self, request: ev.ConnectRequest) -> None:
+        if self.connect:
+            raise self.connect
+
+    async def on_publish(self, request: ev.PublishRequest) -> None:
+        if self.publish:
+            raise self.publish
+
+    async def on_play(self, request: ev.PlayRequest) -> None:
+        if self.play:
+            raise self.play
+
+    async def on_play_started(self, request: ev.PlayRequest) -> None:
+        raise AssertionError("a refused play must not start")
+
+
+@pytest.mark.parametrize(
+    ("reject", "code"),
+    [
+        (trio_rtmp.Reject("go away"), "NetConnection.Connect.Rejected"),
+        (
+            trio_rtmp.Reject("no app", code="NetConnection.Connect.InvalidApp"),
+            "NetConnection.Connect.InvalidApp",
+        ),
+    ],
+)
+async def test_reject_connect(reject: trio_rtmp.Reject, code: str) -> None:
+    handler = type("H", (Refuser,), {"connect": reject})
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, handler)
+        with pytest.raises(trio_rtmp.ConnectionRejected) as info:
+            async with trio_rtmp.open_client(url(server)):
+                pass
+        assert info.value.code == code
+        assert info.value.description == reject.reason
+        # The server then closes the connection.
+        raw = await RawClient.open(server.port)
+        assert isinstance(await raw.connect(port=server.port), ev.ConnectRejected)
+        await raw.read_until_closed()
+        await wait_for(lambda: server.statistics().connections == 0)
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("reject", "code"),
+    [
+        (trio_rtmp.Reject("wrong key"), "NetStream.Publish.BadName"),
+        (trio_rtmp.Reject("later", code="NetStream.Publish.Failed"), "NetStream.Publish.Failed"),
+    ],
+)
+async def test_reject_publish(reject: trio_rtmp.Reject, code: str) -> None:
+    handler = type("H", (Refuser,), {"publish": reject})
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, handler)
+        async with trio_rtmp.open_client(url(server)) as client:
+            with pytest.raises(trio_rtmp.PublishRejected) as info:
+                await client.publish()
+            assert (info.value.code, info.value.description) == (code, reject.reason)
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("reject", "error", "code"),
+    [
+        (
+            trio_rtmp.Reject("nothing here"),
+            trio_rtmp.StreamNotFound,
+            "NetStream.Play.StreamNotFound",
+        ),
+        (
+            trio_rtmp.Reject("forbidden", code="NetStream.Play.Failed"),
+            trio_rtmp.PlayRejected,
+            "NetStream.Play.Failed",
+        ),
+    ],
+)
+async def test_reject_play(reject: trio_rtmp.Reject, error: type[Exception], code: str) -> None:
+    handler = type("H", (Refuser,), {"play": reject})
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, handler)
+        async with trio_rtmp.open_client(url(server)) as client:
+            with pytest.raises(error) as info:
+                await client.play()
+            assert info.value.code == code  # type: ignore[attr-defined]
+        server.stop()
+
+
+async def test_handler_error_closes_only_its_connection(caplog: pytest.LogCaptureFixture) -> None:
+    class Faulty(trio_rtmp.ServerHandler):
+        async def on_publish(self, request: ev.PublishRequest) -> None:
+            if request.stream_key == "boom":
+                raise RuntimeError("handler bug")
+
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, Faulty)
+        async with trio_rtmp.open_client(url(server, key="fine")) as good:
+            await good.publish()
+            with caplog.at_level(logging.ERROR, logger="trio_rtmp.server"):
+                bad = await RawClient.open(server.port)
+                await bad.connect(port=server.port)
+                stream_id = await bad.create_stream()
+                bad.conn.publish(stream_id, "boom")
+                await bad.flush()
+                await bad.read_until_closed()
+            assert "handler bug" in caplog.text
+            # The other connection is untouched.
+            await good.send_metadata({"still": True})
+            await wait_for(lambda: server.statistics().connections == 1)
+        server.stop()
+
+
+async def test_handler_factory_error_closes_the_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def factory() -> trio_rtmp.ServerHandler:
+        raise RuntimeError("no handler today")
+
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, factory)
+        with caplog.at_level(logging.ERROR, logger="trio_rtmp.server"):
+            raw = await RawClient.open(server.port)
+            await raw.flush()
+            await raw.read_until_closed()
+        assert "no handler today" in caplog.text
+        server.stop()
+
+
+class Generator(trio_rtmp.ServerHandler):
+    """Plays the sample to every player with send_metadata/send_frame and stops."""
+
+    tags: ClassVar[list[FlvTag]] = []
+
+    async def on_play_started(self, request: ev.PlayRequest) -> None:
+        session = self.session
+        await session.send_metadata(request.stream_id, {"width": 320.0, "height": 240.0})
+        demuxer = trio_rtmp.media.Demuxer()
+        for tag in self.tags:
+            if tag.tag_type == 18:
+                continue
+            for frame in demuxer.tag(tag.tag_type, tag.timestamp, tag.data):
+                await session.send_frame(request.stream_id, frame)
+        session.stop_play(request.stream_id)
+
+
+async def test_session_sends_frames_to_a_player(sample_tags: list[FlvTag]) -> None:
+    """The session's send_* methods: a player gets metadata, the codec configurations
+    and every sample (muxed back from frames), then the end of the stream."""
+    handler = type("G", (Generator,), {"tags": sample_tags})
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, handler)
+        async with trio_rtmp.open_client(url(server)) as client:
+            await client.play()
+            with trio.fail_after(WAIT):
+                frames = [frame async for frame in client.frames]
+        server.stop()
+    assert isinstance(frames[0], Metadata) and frames[0].value == {"width": 320.0, "height": 240.0}
+    source = trio_rtmp.media.Demuxer()
+    expected = [
+        f
+        for t in sample_tags
+        if t.tag_type != 18
+        for f in source.tag(t.tag_type, t.timestamp, t.data)
+    ]
+    assert frames[1:] == expected
+
+
+# -- the README example ---------------------------------------------------------------
+
+README_HEADING = "## Write your own server"
+README_EXAMPLE = """\
+from pathlib import Path
+
+import trio
+import trio_rtmp
+from trio_rtmp.media.flvfile import read_flv
+
+
+class Clips(trio_rtmp.ServerHandler):
+    \"\"\"Plays clips/NAME.flv to players of rtmp://host/live/NAME; takes publishers
+    with the key "secret" and counts their frames.\"\"\"
+
+    frames = 0
+
+    async def on_connect(self, request):
+        if request.app != "live":
+            raise trio_rtmp.Reject("unknown app", code="NetConnection.Connect.InvalidApp")
+
+    async def on_publish(self, request):
+        if request.stream_key != "secret":
+            raise trio_rtmp.Reject("wrong stream key")  # NetStream.Publish.BadName
+
+    async def on_video(self, stream_id, frame):
+        Clips.frames += 1  # CodecConfig, then a VideoSample per frame
+
+    async def on_audio(self, stream_id, frame):
+        Clips.frames += 1  # CodecConfig, then an AudioSample per frame
+
+    async def on_play(self, request):
+        if not Path("clips", f"{request.stream_key}.flv").is_file():
+            raise trio_rtmp.Reject("no such clip")  # NetStream.Play.StreamNotFound
+
+    async def on_play_started(self, request):
+        clip = read_flv(Path("clips", f"{request.stream_key}.flv").read_bytes())
+        start = trio.current_time()
+        for tag in clip.tags:  # metadata, sequence headers, then the media, in real time
+            await trio.sleep_until(start + tag.timestamp / 1000)
+            await self.session.send_tag(request.stream_id, tag.timestamp, tag)
+        self.session.stop_play(request.stream_id)  # NetStream.Play.Stop: players end
+
+
+async def main(port=1935, *, task_status=trio.TASK_STATUS_IGNORED):
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(trio_rtmp.serve_rtmp, Clips, port)
+        print(f"rtmp://127.0.0.1:{server.port}/live/NAME")
+        task_status.started(server)
+
+
+if __name__ == "__main__":
+    trio.run(main)
+"""
+
+
+async def test_readme_server_example(
+    peers: Peers, sample_media: SampleCache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's handler example: FFmpeg plays a clip (the packets match the file and
+    decode cleanly), a publisher with the right key is counted, a wrong key and a
+    missing clip are refused."""
+    clip = sample_media.get(seconds=2)
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "demo.flv").write_bytes(clip.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"__name__": "readme_example"}
+    exec(compile(README_EXAMPLE, "<README server example>", "exec"), namespace)
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(namespace["main"], 0)
+        base = f"rtmp://127.0.0.1:{server.port}/live"
+        out = tmp_path / "played.flv"
+        player = peers.ffmpeg_play(f"{base}/demo", out)
+        assert await player.wait_async(timeout=WAIT) == 0, player.log()
+        compare_media(clip, out).assert_ok(min_compared=40, max_source_left=0)
+        assert decode_errors(out) == ""
+
+        tags = read_tags(clip)
+        async with trio_rtmp.open_client(f"{base}/secret") as client:
+            await client.publish()
+            await publish_tags(client, tags)
+        demuxer = trio_rtmp.media.Demuxer()
+        expected = [f for t in tags if t.tag_type != 18 for f in demuxer.tag(*t[:3])]
+        # (FFmpeg ends an H.264 FLV with an end-of-sequence tag, which is no frame.)
+        await wait_for(lambda: namespace["Clips"].frames >= len(expected), what="every frame")
+        assert namespace["Clips"].frames == len(expected)
+        async with trio_rtmp.open_client(f"{base}/wrong") as client:
+            with pytest.raises(trio_rtmp.PublishRejected):
+                await client.publish()
+        async with trio_rtmp.open_client(f"{base}/nothing") as client:
+            with pytest.raises(trio_rtmp.StreamNotFound):
+                await client.play()
+        with pytest.raises(trio_rtmp.ConnectionRejected):
+            async with trio_rtmp.open_client(f"rtmp://127.0.0.1:{server.port}/other/x"):
+                pass
+        nursery.cancel_scope.cancel()
+
+
+def test_readme_holds_the_server_example_verbatim() -> None:
+    text = README.read_text() if README.exists() else ""
+    if README_HEADING not in text:
+        pytest.skip("the server section is not in README.md yet")
+    assert README_EXAMPLE in text, "README.md's server example differs from the tested one"
+
+
+# -- limits and timeouts -------------------------------------------------------------
+
+
+async def test_handshake_deadline_silent_client(autojump_clock: trio.testing.MockClock) -> None:
+    """A client that connects and sends nothing is closed at the handshake deadline
+    (10 s by default), and a good client connecting meanwhile is served."""
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, trio_rtmp.ServerHandler)
+        silent = await RawClient.open(server.port)
+        opened = trio.current_time()
+        await trio.sleep(5)
+        async with trio_rtmp.open_client(url(server)):
+            pass
+        await silent.read_until_closed(timeout=30)
+        assert 10.0 <= trio.current_time() - opened < 10.5
+        assert silent.events == [ev.ConnectionClosed()]  # nothing but the close
+        server.stop()
+
+
+@pytest.mark.parametrize("sent", ["C0", "C0+half C1", "C0+C1", "handshake without connect"])
+async def test_handshake_deadline_partial(sent: str) -> None:
+    """Half a handshake, or a handshake without ``connect``: closed at the deadline."""
+    config = ServerConfig(handshake_timeout=0.5)
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, trio_rtmp.ServerHandler, config=config)
+        client = await RawClient.open(server.port)
+        c0c1 = client.conn.data_to_send()
+        assert len(c0c1) == 1537
+        opened = trio.current_time()
+        if sent == "handshake without connect":
+            await client.send_raw(c0c1)
+            await client.until(lambda e: isinstance(e, ev.HandshakeComplete))
+        else:
+            await client.send_raw(c0c1[: {"C0": 1, "C0+half C1": 700, "C0+C1": 1537}[sent]])
+        await client.read_until_closed(timeout=5)
+        assert 0.5 <= trio.current_time() - opened < 2.0
+        await wait_for(lambda: server.statistics().connections == 0)
+        server.stop()
+
+
+async def test_idle_timeout_and_pings(autojump_clock: trio.testing.MockClock) -> None:
+    """A connected client that answers the server's pings stays; one that reads nothing
+    (so never answers) is closed after the idle timeout."""
+    config = ServerConfig(idle_timeout=60, ping_interval=20)
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, trio_rtmp.ServerHandler, config=config)
+        deaf = await RawClient.open(server.port)
+        await deaf.connect(port=server.port)
+        alive = await RawClient.open(server.port)
+        await alive.connect(port=server.port)
+        start = trio.current_time()
+
+        async def keep_answering() -> None:
+            while not alive.closed:
+                await alive.receive(timeout=1000)
+
+        nursery.start_soon(keep_answering)
+        await trio.sleep(59)
+        assert server.statistics().connections == 2
+        with trio.fail_after(100):  # read without answering anything
+            while await deaf.stream.receive_some(65536):
+                pass
+        assert 60 <= trio.current_time() - start < 61
+        await trio.sleep(200)
+        assert not alive.closed and server.statistics().connections == 1
+        # The live one received a ping every 20 s (and answered, by its core).
+        assert alive.conn.bytes_received > 0
+        server.stop()
+
+
+async def test_max_connections_refused_cleanly() -> None:
+    config = ServerConfig(max_connections=3)
+    log: list[tuple[Any, ...]] = []
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, lambda: Recorder(log), config=config)
+        clients = [await RawClient.open(server.port) for _ in range(3)]
+        for client in clients:
+            assert isinstance(await client.connect(port=server.port), ev.Connected)
+        extra = await RawClient.open(server.port)
+        refused = await extra.connect(port=server.port)
+        assert isinstance(refused, ev.ConnectRejected)
+        assert refused.code == "NetConnection.Connect.Rejected"
+        await extra.read_until_closed()
+        with pytest.raises(trio_rtmp.ConnectionRejected):
+            async with trio_rtmp.open_client(url(server)):
+                pass
+        stats = server.statistics()
+        assert (stats.connections, stats.refused) == (3, 2)
+        # The refused ones never reached the application's handler.
+        assert log.count(("connect", "live")) == 3
+        # The three are still served; one leaving makes room.
+        assert isinstance(await clients[0].play("x"), ev.PlayStarted)
+        await clients[0].aclose()
+        await wait_for(lambda: server.statistics().connections == 2)
+        async with trio_rtmp.open_client(url(server)) as client:
+            await client.play()
+        server.stop()
+
+
+async def test_max_message_size(sample_tags: list[FlvTag]) -> None:
+    """A message over the limit closes that connection only."""
+    limits = Limits(max_message_size=64 * 1024)
+    config = ServerConfig(connection=ConnectionConfig(limits=limits))
+    relay = Relay()
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, relay.handler, config=config, demux=False)
+        async with trio_rtmp.open_client(url(server, key="good")) as good:
+            await good.publish()
+            bad = await RawClient.open(server.port)
+            await bad.connect(port=server.port)
+            assert isinstance(await bad.publish("bad"), ev.PublishStarted)
+            bad.conn.send_video(1, 0, b"\x17\x01\x00\x00\x00" + bytes(70 * 1024))
+            await bad.flush()
+            await bad.read_until_closed()
+            await publish_tags(good, sample_tags[:50])
+            stream = relay.streams["live", "good"]
+            await wait_for(lambda: stream.messages == 49, what="the good publisher's messages")
+            assert ("live", "bad") not in relay.streams
+        server.stop()
+
+
+async def test_max_streams_per_connection() -> None:
+    config = ServerConfig(connection=ConnectionConfig(max_message_streams=2))
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, trio_rtmp.ServerHandler, config=config)
+        raw = await RawClient.open(server.port)
+        await raw.connect(port=server.port)
+        assert await raw.create_stream() == 1
+        assert await raw.create_stream() == 2
+        raw.conn.create_stream()
+        await raw.flush()
+        error = await raw.until(lambda e: isinstance(e, ev.CommandError | ev.StreamCreated))
+        assert isinstance(error, ev.CommandError)
+        assert "Too many streams" in error.description
+        # The connection goes on; deleting a stream frees a place.
+        raw.conn.delete_stream(2)
+        await raw.flush()
+        assert await raw.create_stream() == 2
+        server.stop()
+
+
+class Flood(trio_rtmp.ServerHandler):
+    """Sends a player video as fast as the session lets it, forever."""
+
+    finished: trio.Event
+    errors: list[BaseException]
+
+    async def on_play_started(self, request: ev.PlayRequest) -> None:
+        payload = b"\x27\x01\x00\x00\x00" + bytes(16 * 1024)
+        timestamp = 0
+        try:
+            while True:
+                await self.session.send_video(request.stream_id, timestamp, payload)
+                timestamp += 40
+        except BaseException as exc:
+            self.errors.append(exc)
+            raise
+
+    async def on_disconnect(self) -> None:
+        self.finished.set()
+
+
+async def test_write_stall_disconnects_and_bounds_the_queue() -> None:
+    """A player that stops reading: the handler's send_* waits at max_queued_bytes
+    (backpressure, memory bounded), and after write_stall_timeout without progress
+    the session is closed."""
+    finished = trio.Event()
+    handler = type("F", (Flood,), {"finished": finished, "errors": []})
+    config = ServerConfig(write_stall_timeout=0.5, max_queued_bytes=256 * 1024)
+    sessions: list[trio_rtmp.ServerSession] = []
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, handler, config=config)
+        raw = await RawClient.open(server.port, receive_buffer=4096)
+        await raw.connect(port=server.port)
+        assert isinstance(await raw.play("x"), ev.PlayStarted)
+        sessions.extend(server.sessions)
+        session = sessions[0]
+        peak = 0
+        stalled_at = None
+        with trio.fail_after(WAIT):
+            while not finished.is_set():
+                peak = max(peak, session.queued_bytes)
+                if stalled_at is None and session.queued_bytes >= 256 * 1024:
+                    stalled_at = trio.current_time()
+                await trio.sleep(0.01)
+        assert stalled_at is not None
+        assert 0.4 <= trio.current_time() - stalled_at < 2.0
+        # Bounded: the limit plus at most one message.
+        assert peak <= 256 * 1024 + 17 * 1024
+        assert session.closed and server.statistics().connections == 0
+        # The handler's waiting send ended with the documented exception.
+        assert handler.errors and isinstance(handler.errors[0], trio_rtmp.ConnectionClosed)
+        await raw.aclose()
+        server.stop()
+
+
+async def test_slow_reader_is_not_a_stall() -> None:
+    """A player that reads slowly but steadily is not disconnected, however long one
+    write of its queue takes: the stall timeout counts time without progress."""
+    finished = trio.Event()
+    handler = type("F", (Flood,), {"finished": finished, "errors": []})
+    config = ServerConfig(write_stall_timeout=0.3, max_queued_bytes=512 * 1024)
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, handler, config=config)
+        raw = await RawClient.open(server.port, receive_buffer=8192)
+        await raw.connect(port=server.port)
+        assert isinstance(await raw.play("x"), ev.PlayStarted)
+        received = 0
+        start = trio.current_time()
+        while trio.current_time() - start < 2.0:
+            # About 200 KB/s: a 512 KB queue takes well over the stall timeout to send.
+            data = await raw.stream.receive_some(4096)
+            assert data, "the server closed a slow but steady player"
+            received += len(data)
+            await trio.sleep(0.02)
+        assert not finished.is_set()
+        assert received > 100_000
+        await raw.aclose()
+        await wait_for(finished.is_set)
+        server.stop()
+
+
+async def test_misbehaving_connections_do_not_disturb_a_stream(
+    sample_tags: list[FlvTag], tmp_path: Path, sample_flv: Path
+) -> None:
+    """Garbage bytes, a Set Chunk Size of 0x7FFFFFFF, a declared 16 MB message, a flood of
+    chunk stream ids and a half-sent message, each on its own connection, while a
+    publisher streams to a player: each bad connection is closed, the player gets
+    every packet, and every file descriptor is released."""
+    relay = Relay()
+    config = ServerConfig(handshake_timeout=2.0, idle_timeout=3.0)
+    fds_before = open_fds()
+    received: list[FlvTag] = []
+    closed: list[str] = []
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, relay.handler, config=config, demux=False)
+        async with (
+            trio_rtmp.open_client(url(server, key="good")) as publisher,
+            trio_rtmp.open_client(url(server, key="good"), demux=False) as player,
+        ):
+            await player.play()
+            await publisher.publish()
+
+            async def consume() -> None:
+                async for tag in player.frames:
+                    received.append(tag)  # type: ignore[arg-type]
+
+            nursery.start_soon(consume)
+
+            async def misbehave(kind: str) -> None:
+                raw = await RawClient.open(server.port)
+                try:
+                    if kind == "garbage":
+                        await raw.send_raw(b"\x03" + bytes(range(256)) * 64)
+                    else:
+                        await raw.connect(port=server.port)
+                        await send_bad(raw, kind)
+                except trio.BrokenResourceError:
+                    pass  # the server already closed it
+                await raw.read_until_closed(timeout=WAIT)
+                closed.append(kind)
+
+            async with trio.open_nursery() as bad:
+                for kind in BAD_KINDS:
+                    bad.start_soon(misbehave, kind)
+                await publish_tags(publisher, sample_tags, speed=4.0)
+        await wait_for(lambda: server.statistics().connections == 0)
+        server.stop()
+    assert sorted(closed) == sorted(BAD_KINDS)
+    out = write_flv(tmp_path / "good.flv", received)
+    compare_media(sample_flv, out).assert_ok(min_compared=90, max_source_left=0)
+    assert open_fds() <= fds_before + 2
+
+
+BAD_KINDS = ("garbage", "huge chunk size", "16 MB message", "chunk stream flood", "half message")
+
+
+async def send_bad(raw: RawClient, kind: str) -> None:
+    """What a misbehaving (connected) client sends."""
+    if kind == "huge chunk size":
+        # nginx-rtmp #1042: a 2 GB allocation; we must neither allocate nor choke.
+        await raw.send_raw(encode_message(2, 1, 0, 0, struct.pack(">I", 0x7FFFFFFF), 128))
+        await raw.send_raw(encode_message(3, 9, 0, 1, bytes(1000), 128)[:200])
+    elif kind == "16 MB message":
+        # A fmt 0 header declaring a 16 MB - 1 video message, then a little of it.
+        header = b"\x06" + (0).to_bytes(3, "big") + (0xFFFFFF).to_bytes(3, "big")
+        await raw.send_raw(header + b"\x09" + (1).to_bytes(4, "little") + bytes(4096))
+    elif kind == "chunk stream flood":
+        # Partial messages on ever new chunk stream ids.
+        for csid in range(64, 64 + 2000):
+            basic = (
+                bytes([0, csid - 64]) if csid < 320 else b"\x01" + (csid - 64).to_bytes(2, "little")
+            )
+            await raw.send_raw(basic + b"\x00\x00\x00\x00\x00\x10\x09\x01\x00\x00\x00" + bytes(8))
+    elif kind == "half message":
+        # Half a command, then silence: the idle timeout ends it.
+        await raw.send_raw(encode_message(3, 20, 0, 0, bytes(5000), 128)[:3000])
+
+
+async def test_rtmps(tls_certificate: Any, sample_tags: list[FlvTag]) -> None:
+    """serve_rtmp with ssl_context: publish and play over TLS (the output path without
+    the direct socket)."""
+    relay = Relay()
+    received: list[Any] = []
+    async with trio.open_nursery() as nursery:
+        server = await start_server(
+            nursery, relay.handler, demux=False, ssl_context=_server_context(tls_certificate)
+        )
+        address = f"rtmps://127.0.0.1:{server.port}/live/tls"
+        context = tls_certificate.client_context()
+        async with trio_rtmp.open_client(address, ssl_context=context, demux=False) as player:
+            await player.play()
+
+            async def consume() -> None:
+                with trio.fail_after(WAIT):
+                    async for tag in player.frames:
+                        received.append(tag)
+
+            async with trio.open_nursery() as inner:
+                inner.start_soon(consume)
+                async with trio_rtmp.open_client(address, ssl_context=context) as publisher:
+                    await publisher.publish()
+                    await publish_tags(publisher, sample_tags)
+        server.stop()
+    media = [(t.tag_type, t.timestamp, t.data) for t in sample_tags]
+    assert [(t.tag_type, t.timestamp, t.data) for t in received if t.tag_type != 18] == [
+        m for m in media if m[0] != 18
+    ]
+
+
+def _server_context(certificate: Any) -> Any:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate.cert_path, certificate.key_path)
+    return context

@@ -43,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trio_rtmp.core.chunks import ChunkReader, encode_message
+from trio_rtmp.core.chunks import ChunkReader, Message, encode_message
 from trio_rtmp.core.connection import ClientConnection
 from trio_rtmp.core.errors import ProtocolError
 from trio_rtmp.core.events import (
@@ -165,7 +165,8 @@ class Player:
 
 
 class PlayerSet:
-    """Players on one epoll; setup with full parsing, then cheap counting."""
+    """Players being set up (on one epoll, served at once) and playing (on another,
+    read in batches)."""
 
     def __init__(
         self,
@@ -187,8 +188,9 @@ class PlayerSet:
         self.keep_reader = keep_reader
         self.players: list[Player] = []
         self.by_fd: dict[int, Player] = {}
+        # Players in setup, and players playing.
+        self.setup_epoll = select.epoll()
         self.epoll = select.epoll()
-        self.counts: list[int] = []
         self.failed: list[str] = []
         self.buffer = bytearray(256 * 1024)
         self.view = memoryview(self.buffer)
@@ -208,23 +210,28 @@ class PlayerSet:
         player.flush()
         self.players.append(player)
         self.by_fd[player.fd] = player
-        self.epoll.register(player.fd, _EPOLLIN)
+        self.setup_epoll.register(player.fd, _EPOLLIN)
         return player
 
-    def _drop(self, player: Player, reason: str) -> None:
+    def drop(self, player: Player, reason: str) -> None:
+        """Close a player (it stays in :attr:`players`, with its error)."""
         if player.error is None:
             player.error = reason
-        with contextlib.suppress(KeyError, OSError):
-            self.epoll.unregister(player.fd)
+        for epoll in (self.setup_epoll, self.epoll):
+            with contextlib.suppress(OSError):
+                epoll.unregister(player.fd)
         self.by_fd.pop(player.fd, None)
         player.sock.close()
 
-    def setup(self, timeout: float, on_data: Callable[[Player, bytes], None]) -> None:
+    def setup(self, timeout: float, tick: float, read_playing: Callable[[], None]) -> None:
         """Open every player (``concurrency`` setups at a time) until all play or fail.
 
-        ``on_data`` gets what a playing player receives meanwhile.
+        Setup traffic is served as soon as it arrives; the players already playing
+        are read every ``tick`` seconds with ``read_playing`` (reading each of their
+        messages as it comes would cost more than the server's work).
         """
         deadline = time.monotonic() + timeout
+        next_tick = time.monotonic() + tick
         opened = 0
         pending: set[Player] = set()
         while True:
@@ -233,13 +240,17 @@ class PlayerSet:
                 player = self._open()
                 if player is not None:
                     pending.add(player)
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = max(next_tick + tick, now)
+                read_playing()
             if not pending and opened >= self.count:
                 break
-            if time.monotonic() > deadline:
+            if now > deadline:
                 for player in pending:
-                    self._drop(player, "setup timed out")
+                    self.drop(player, "setup timed out")
                 break
-            for fd, _ in self.epoll.poll(0.01):
+            for fd, _ in self.setup_epoll.poll(min(0.01, max(0.0, next_tick - now))):
                 player = self.by_fd[fd]
                 try:
                     data = player.sock.recv(65536)
@@ -248,12 +259,6 @@ class PlayerSet:
                 except OSError as exc:
                     data = b""
                     player.error = f"recv: {exc}"
-                if player.playing:
-                    if not data:
-                        self._drop(player, "closed by the server")
-                    else:
-                        on_data(player, data)
-                    continue
                 started = False
                 try:
                     started = player.setup_receive(data)
@@ -262,13 +267,81 @@ class PlayerSet:
                 if started:
                     player.start_counting(self.keep_reader)
                     pending.discard(player)
+                    self.setup_epoll.unregister(player.fd)
+                    self.epoll.register(player.fd, _EPOLLIN)
                 elif player.error is not None or not data:
-                    self._drop(player, "closed by the server")
+                    self.drop(player, "closed by the server")
                     pending.discard(player)
             for player in pending:
                 if player.out:
                     player.flush()
         self.failed += [p.error for p in self.players if not p.playing and p.error]
+
+    def count_ready(self) -> None:
+        """Read every readable playing socket: count the bytes, acknowledge on time."""
+        into = self.view
+        size = len(into)
+        by_fd = self.by_fd
+        for fd, _ in self.epoll.poll(0):
+            player = by_fd.get(fd)
+            if player is None:
+                continue
+            sock = player.sock
+            while True:
+                try:
+                    n = sock.recv_into(into, size)
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    self.drop(player, f"recv: {exc}")
+                    break
+                if n == 0:
+                    self.drop(player, "closed by the server")
+                    break
+                received = player.received + n
+                player.received = received
+                if received - player.acked >= player.window:
+                    player.acked = received
+                    player.out += _acknowledgement(received)
+                    player.flush()
+                if n < size:
+                    break
+
+    def parse_ready(self) -> list[tuple[Player, bytes, int]]:
+        """Read every readable playing socket; returns (player, bytes, arrival ns).
+
+        Everything is read (and stamped) before anything is parsed.
+        """
+        out: list[tuple[Player, bytes, int]] = []
+        for fd, _ in self.epoll.poll(0):
+            player = self.by_fd.get(fd)
+            if player is None:
+                continue
+            try:
+                data = player.sock.recv(262144)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            arrived = time.perf_counter_ns()
+            if not data:
+                self.drop(player, "closed by the server")
+                continue
+            out.append((player, data, arrived))
+        return out
+
+    @staticmethod
+    def feed(player: Player, data: bytes) -> list[Message]:
+        """Parse a playing player's bytes (latency players); acknowledge on time."""
+        reader = player.reader
+        assert reader is not None
+        total = player.received + len(data)
+        player.received = total
+        if total - player.acked >= player.window:
+            player.acked = total
+            player.out += _acknowledgement(total)
+            player.flush()
+        return reader.receive_data(data)
 
     @property
     def playing(self) -> int:
@@ -294,10 +367,7 @@ def run_players(options: argparse.Namespace) -> int:
         keep_reader=False,
     )
 
-    def count_setup(player: Player, data: bytes) -> None:
-        player.received += len(data)
-
-    players.setup(options.setup_timeout, count_setup)
+    players.setup(options.setup_timeout, options.tick, players.count_ready)
     # Nothing cyclic is made from here on: no collector pauses while counting.
     gc.freeze()
     gc.disable()
@@ -309,39 +379,9 @@ def run_players(options: argparse.Namespace) -> int:
             "errors": players.failed[:5],
         }
     )
-
-    epoll = players.epoll
-    by_fd = players.by_fd
-    into = players.view
-    size = len(into)
     totals = [0] * len(players.players)
     start_received = [p.received for p in players.players]
-
-    def drain() -> None:
-        for fd, _ in epoll.poll(0):
-            player = by_fd.get(fd)
-            if player is None:
-                continue
-            sock = player.sock
-            while True:
-                try:
-                    n = sock.recv_into(into, size)
-                except BlockingIOError:
-                    break
-                except OSError as exc:
-                    players._drop(player, f"recv: {exc}")
-                    break
-                if n == 0:
-                    players._drop(player, "closed by the server")
-                    break
-                received = player.received + n
-                player.received = received
-                if received - player.acked >= player.window:
-                    player.acked = received
-                    player.out += _acknowledgement(received)
-                    player.flush()
-                if n < size:
-                    break
+    drain = players.count_ready
 
     control = select.epoll()
     control.register(sys.stdin.fileno(), _EPOLLIN)
@@ -368,7 +408,7 @@ def run_players(options: argparse.Namespace) -> int:
                             "t": time.monotonic(),
                             "cpu": _cpu_seconds(),
                             "counts": totals,
-                            "alive": [p.fd in by_fd for p in players.players],
+                            "alive": [p.playing and p.error is None for p in players.players],
                         }
                     )
                 elif command == "quit":
@@ -509,21 +549,18 @@ def run_latency(options: argparse.Namespace) -> int:
         keep_reader=True,
     )
 
-    def during_setup(player: Player, data: bytes) -> None:
-        player.received += len(data)
-        assert player.reader is not None
-        player.reader.receive_data(data)
+    def during_setup() -> None:
+        for player, data, _ in players.parse_ready():
+            players.feed(player, data)
 
     # The players join a stream that is published (sequence headers sent); the paced
     # messages start after the setup, and only those sent after the warm-up count.
-    players.setup(options.setup_timeout, during_setup)
-    next_video = next_audio = time.perf_counter_ns()
+    players.setup(options.setup_timeout, options.tick, during_setup)
+    during_setup()
     publisher_fd = publisher.sock.fileno()
-    players.epoll.register(publisher_fd, _EPOLLIN)
     epoll = players.epoll
+    epoll.register(publisher_fd, _EPOLLIN)
     by_fd = players.by_fd
-    warmup_end = time.perf_counter_ns() + int(options.warmup * 1e9)
-    measure_end = warmup_end + int(options.seconds * 1e9)
     latencies: list[int] = []
     received = [0] * len(players.players)
     position = {p.fd: i for i, p in enumerate(players.players)}
@@ -531,13 +568,16 @@ def run_latency(options: argparse.Namespace) -> int:
     audio_offset = len(_AUDIO_RAW)
     unpack = _STAMP.unpack_from
     gc.disable()
+    next_video = next_audio = time.perf_counter_ns()
+    warmup_end = next_video + int(options.warmup * 1e9)
+    measure_end = warmup_end + int(options.seconds * 1e9)
     cpu_start = _cpu_seconds()
     while True:
         wait_ns = publish_due()
-        now = time.perf_counter_ns()
-        if now >= measure_end:
+        if time.perf_counter_ns() >= measure_end:
             break
-        batch_data: list[tuple[Player, bytes, int]] = []
+        # Read (and stamp) every readable socket first, then parse.
+        arrivals: list[tuple[Player, bytes, int]] = []
         for fd, _ in epoll.poll(max(0.0, wait_ns / 1e9)):
             if fd == publisher_fd:
                 with contextlib.suppress(BlockingIOError):
@@ -554,19 +594,11 @@ def run_latency(options: argparse.Namespace) -> int:
                 data = b""
             arrived = time.perf_counter_ns()
             if not data:
-                players._drop(player, "closed by the server")
+                players.drop(player, "closed by the server")
                 continue
-            batch_data.append((player, data, arrived))
-        for player, data, arrived in batch_data:
-            reader = player.reader
-            assert reader is not None
-            total = player.received + len(data)
-            player.received = total
-            if total - player.acked >= player.window:
-                player.acked = total
-                player.out += _acknowledgement(total)
-                player.flush()
-            for message in reader.receive_data(data):
+            arrivals.append((player, data, arrived))
+        for player, data, arrived in arrivals:
+            for message in players.feed(player, data):
                 type_id = message.type_id
                 if type_id == 9:
                     offset = video_offset
@@ -578,7 +610,7 @@ def run_latency(options: argparse.Namespace) -> int:
                 if payload[offset : offset + 4] != _MAGIC:
                     continue
                 _, _, sent_at = unpack(payload, offset)
-                if sent_at >= warmup_end and arrived >= warmup_end:
+                if sent_at >= warmup_end:
                     latencies.append(arrived - sent_at)
                     received[position[player.fd]] += 1
     cpu = _cpu_seconds() - cpu_start

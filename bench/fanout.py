@@ -57,6 +57,7 @@ import json
 import math
 import os
 import select
+import shlex
 import shutil
 import socket
 import statistics
@@ -100,11 +101,16 @@ trio.run(main)
 # -- processes and /proc --------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """utime and stime of a process (user and kernel CPU time), in seconds."""
     text = Path(f"/proc/{pid}/stat").read_text()
     fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    return sum(cpu_times(pid))
 
 
 def rss_bytes(pid: int) -> int:
@@ -294,6 +300,10 @@ def start_server(setup: Setup, server: str, players: int, tag: str) -> tuple[Pro
             "-e",
             str(directory / "nginx-error.log"),
         ]
+    elif setup.options.ours_command:
+        command = shlex.split(
+            setup.options.ours_command.format(host=HOST, port=port, connections=connections)
+        )
     elif setup.use_cli:
         command = [sys.executable, "-m", "trio_rtmp", "serve", "--host", HOST]
         command += ["--port", str(port), "--max-connections", str(connections)]
@@ -433,6 +443,7 @@ class CaseResult:
     players: int
     window: float = 0.0
     cpu_window: float = 0.0
+    cpu_user_window: float = 0.0
     cpu_baseline_rate: float = 0.0
     rss_baseline: int = 0
     rss_end: int = 0
@@ -555,7 +566,7 @@ def _measure_case(
 
     # The window.
     start_marks = mark_all([reference, *generators], 10)
-    cpu_start = cpu_seconds(pid)
+    user_start, system_start = cpu_times(pid)
     published_start = proxy.sent
     t_start = time.monotonic()
     peak = 0
@@ -563,10 +574,11 @@ def _measure_case(
         time.sleep(min(1.0, max(0.0, options.seconds - (time.monotonic() - t_start))))
         peak = max(peak, rss_bytes(pid))
     end_marks = mark_all([reference, *generators], 10)
-    cpu_end = cpu_seconds(pid)
+    user_end, system_end = cpu_times(pid)
     published_end = proxy.sent
     result.window = time.monotonic() - t_start
-    result.cpu_window = cpu_end - cpu_start
+    result.cpu_user_window = user_end - user_start
+    result.cpu_window = result.cpu_user_window + system_end - system_start
     result.rss_end = rss_bytes(pid)
     result.rss_peak = max(peak, result.rss_end)
     result.publisher_bytes = published_end - published_start
@@ -627,7 +639,7 @@ def fmt(value: float, spec: str) -> str:
 
 def print_cases(results: Sequence[CaseResult]) -> None:
     header = (
-        f"{'N':>5} {'server':<10} {'CPU%':>6} {'base%':>6} {'CPU s/plr-min':>13} "
+        f"{'N':>5} {'server':<10} {'CPU%':>6} {'usr%':>5} {'base%':>6} {'CPU s/plr-min':>13} "
         f"{'RSS/plr KiB':>11} {'complete':>9} {'alive':>6} {'ref kbit/s':>10} "
         f"{'pub kbit/s':>10} {'med/ref':>7} {'min/ref':>7} {'gen CPU%':>8}"
     )
@@ -641,7 +653,8 @@ def print_cases(results: Sequence[CaseResult]) -> None:
         ref = r.reference_bytes or math.nan
         print(
             f"{r.players:>5} {r.server:<10} "
-            f"{100 * r.cpu_window / window:>6.1f} {100 * r.cpu_baseline_rate:>6.1f} "
+            f"{100 * r.cpu_window / window:>6.1f} {100 * r.cpu_user_window / window:>5.1f} "
+            f"{100 * r.cpu_baseline_rate:>6.1f} "
             f"{fmt(r.cpu_per_player_minute, '.5f'):>13} "
             f"{fmt(r.rss_per_player / 1024, '.1f'):>11} "
             f"{fmt(100 * r.complete_share, '.1f') + '%':>9} {r.alive:>6} "
@@ -738,6 +751,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tick", type=float, default=0.03, help="generator read interval")
     parser.add_argument("--setup-timeout", type=float, default=90.0)
     parser.add_argument("--media-seconds", type=int, default=20)
+    parser.add_argument(
+        "--ours-command",
+        default="",
+        help="run this instead of `python -m trio_rtmp serve` (to try a variant of the relay); "
+        "{host}, {port} and {connections} are replaced",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--quick", action="store_true", help="smoke run: N=20, 5 s windows")
@@ -783,7 +802,12 @@ def main(argv: list[str] | None = None) -> int:
         make_media(media, options.media_seconds)
         use_cli = OURS in servers and cli_available()
         setup = Setup(directory, media, server_cpus, use_cli, options)
-        ours_how = "python -m trio_rtmp serve" if use_cli else "Relay().serve() (CLI not ready)"
+        if options.ours_command:
+            ours_how = repr(options.ours_command)
+        elif use_cli:
+            ours_how = "python -m trio_rtmp serve"
+        else:
+            ours_how = "Relay().serve() (CLI not ready)"
         print(
             f"media: {media_bitrate(media) / 1000:.0f} kbit/s; {OURS} runs as {ours_how}; "
             f"{pinning}; {os.cpu_count()} CPUs; window {options.seconds:g} s, "
@@ -808,7 +832,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(
-            "CPU% = server CPU time / window (% of one core); base% = the same with only the "
+            "CPU% = server CPU time / window (% of one core), usr% = its user part (the rest is "
+            "kernel);\nbase% = the same with only the "
             "publisher and the reference player;\nCPU s/plr-min = (CPU - base x window) / N / "
             "minutes; RSS/plr = (VmRSS at the end - VmRSS at baseline) / N;\ncomplete = players "
             f"with >= {COMPLETE:.0%} of the reference player's bytes; alive = connections "

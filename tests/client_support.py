@@ -8,7 +8,9 @@ import trio
 def all_tasks() -> set[trio.lowlevel.Task]:
     """Every task of the running Trio run (the root task and all its descendants)."""
     found: set[trio.lowlevel.Task] = set()
-    stack = [trio.lowlevel.current_root_task()]
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    stack = [root]
     while stack:
         task = stack.pop()
         found.add(task)

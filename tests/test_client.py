@@ -26,10 +26,11 @@ from trio_rtmp.core import events as ev
 from trio_rtmp.core.chunks import ChunkWriter
 from trio_rtmp.core.connection import ConnectionConfig, ServerConnection
 from trio_rtmp.core.errors import LocalProtocolError
-from trio_rtmp.media import FlvTag, Muxer
+from trio_rtmp.media import FlvTag, Muxer, VideoInfo
 from trio_rtmp.media.codecs import build_avc_decoder_configuration_record
 from trio_rtmp.media.flv import (
     AACPacketType,
+    AnyTag,
     AudioTag,
     AVCPacketType,
     ExVideoTag,
@@ -484,7 +485,9 @@ async def test_play_delivers_the_frames_and_ends_cleanly(serve: Any) -> None:
             await server.done.wait()
             stats = client.statistics()
     assert got == sent
-    assert got[1].info.width == 1280  # parsed from the SPS
+    video_config = got[1]
+    assert isinstance(video_config, CodecConfig) and isinstance(video_config.info, VideoInfo)
+    assert video_config.info.width == 1280  # parsed from the SPS
     assert stats.frames_delivered == len(sent)
     assert stats.messages_received == len(sent) - 1  # all but the metadata
     assert stats.messages_dropped == 0
@@ -598,9 +601,10 @@ async def test_play_refused(
                 async with trio_rtmp.open_client(URL) as client:
                     await client.play()
     assert type(caught.value) is exception
+    assert isinstance(caught.value, trio_rtmp.Refused)
     assert (
         caught.value.code
-        == {  # type: ignore[attr-defined]
+        == {
             "reject": code or "NetStream.Play.StreamNotFound",
             "close": "NetConnection.Connect.Closed",
         }[how]
@@ -829,7 +833,7 @@ async def test_publish_sends_tags_byte_for_byte(serve: Any) -> None:
     )
     raw = FlvTag(9, 0, b"\x27\x01\x00\x00\x00\x00\x00\x00\x02\x41\x9a")
     metadata_tag = ScriptTag(values=("onMetaData", {"width": 640.0}))
-    sent = [
+    sent: list[tuple[int, AnyTag | FlvTag]] = [
         (0, metadata_tag),
         (0, legacy_video),
         (0, legacy_audio),

@@ -37,7 +37,7 @@ from peers import (
 
 import trio_rtmp
 from trio_rtmp import AudioSample, CodecConfig, Metadata, VideoSample
-from trio_rtmp.media import FlvTag, read_flv
+from trio_rtmp.media import FlvTag, VideoInfo, read_flv
 
 pytestmark = pytest.mark.interop
 
@@ -127,7 +127,7 @@ def check_against_source(frames: Sequence[object], sample: Path, *, whole: bool)
     [audio_config] = [c for c in configs if c.media == "audio"]
     assert video_config.init_data == source.avc_record
     assert audio_config.init_data == source.aac_config
-    assert video_config.info is not None
+    assert isinstance(video_config.info, VideoInfo)
     assert (video_config.info.width, video_config.info.height) == (320, 240)
     # Each configuration comes before the first sample of its media.
     first_video = next(i for i, f in enumerate(frames) if isinstance(f, VideoSample))
@@ -145,8 +145,8 @@ def check_against_source(frames: Sequence[object], sample: Path, *, whole: bool)
         assert comparison.compared >= 40, comparison.summary()
         if whole:
             assert comparison.source_left == 0, comparison.summary()
-    comparison = compare_media(probed, received)
-    assert comparison.av_drift == 0, comparison.summary()
+    both = compare_media(probed, received)
+    assert both.av_drift == 0, both.summary()
 
     # 2. Against the source's own bytes, NAL unit by NAL unit.
     samples = [f for f in frames if isinstance(f, VideoSample)]

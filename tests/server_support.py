@@ -30,6 +30,9 @@ class RawClient:
         self.conn = ClientConnection(random=os.urandom(1528), time=0, config=config)
         #: Every event received so far.
         self.events: list[ev.Event] = []
+        self.received = bytearray()
+        # How far ``until`` has looked.
+        self._cursor = 0
         self.closed = False
 
     @classmethod
@@ -55,30 +58,43 @@ class RawClient:
         if data:
             await self.stream.send_all(data)
 
-    async def receive(self, timeout: float = WAIT) -> list[ev.Event]:
-        """Read once (bounded); returns the events (closed: ``self.closed``)."""
+    async def receive(self, timeout: float = WAIT, size: int = 65536) -> list[ev.Event]:
+        """Read once, at most ``size`` bytes (bounded in time); returns the events
+        (closed: ``self.closed``)."""
         with trio.fail_after(timeout):
             try:
-                data = await self.stream.receive_some(65536)
+                data = await self.stream.receive_some(size)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
         if not data:
             self.closed = True
-        events = self.conn.receive_data(data)
+        self.received += data
+        try:
+            events = self.conn.receive_data(data)
+        except Exception:
+            import os as _os
+
+            if _os.environ.get("DUMP"):
+                Path(_os.environ["DUMP"]).write_bytes(bytes(self.received))
+            raise
         self.events.extend(events)
         if data:
             await self.flush()
         return events
 
     async def until(self, match: Callable[[ev.Event], bool], timeout: float = WAIT) -> ev.Event:
-        """Read until an event matches; fail (TooSlowError) after ``timeout``."""
+        """The next event (after the last one ``until`` returned) that matches, reading
+        as needed; fail (TooSlowError) after ``timeout``."""
         with trio.fail_after(timeout):
             while True:
-                for event in await self.receive():
+                while self._cursor < len(self.events):
+                    event = self.events[self._cursor]
+                    self._cursor += 1
                     if match(event):
                         return event
                 if self.closed:
                     raise AssertionError(f"closed before the awaited event; got {self.events}")
+                await self.receive()
 
     async def read_until_closed(self, timeout: float = WAIT) -> None:
         """Read (and parse) until the server closes the connection."""

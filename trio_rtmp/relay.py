@@ -224,7 +224,8 @@ class RelayStream:
         self._live_since = trio.current_time()
         self._meter = _Meter()
         for player in self._player_list:
-            player.dropping = False
+            # Video only from the first keyframe on: what comes before cannot be decoded.
+            player.dropping = True
             player.session.notify_publish(player.stream_id)
         self._forwards = self.relay._start_forwards(self)
 
@@ -308,15 +309,18 @@ class RelayStream:
                     if queued >= limit:
                         player.dropping = True
                         player.dropped += 1
+                        session.dropped += 1
                         continue
                     player.dropping = False
                 elif kind == _INTER:
                     if player.dropping or queued >= limit:
                         player.dropping = True
                         player.dropped += 1
+                        session.dropped += 1
                         continue
                 elif queued >= limit:
                     player.dropped += 1
+                    session.dropped += 1
                     continue
             session.write_prepared(player.stream_id, message)
 
@@ -345,6 +349,9 @@ class RelayStream:
 
     def add_player(self, session: ServerSession, stream_id: int) -> None:
         player = _Player(session, stream_id)
+        # Without a cached GOP (none yet, or over the cache's bounds) a player starts at
+        # the next keyframe: the frames before it cannot be decoded.
+        player.dropping = not (self.live and self._gop_valid)
         self.players[session, stream_id] = player
         self._player_list = list(self.players.values())
 
@@ -613,6 +620,11 @@ async def _push(url: str, stream: RelayStream, receive: trio.MemoryReceiveChanne
                     await client.publish()
                     backoff = 1.0
                     logger.info("pushing %s/%s to %s", stream.app, stream.stream_key, url)
+                    # Start from the cached start of the stream (metadata, headers, the
+                    # GOP so far): what queued up before is in it or older, so drop it
+                    # first (no checkpoint between the two) or it would be sent twice.
+                    if not _discard_queued(receive):
+                        return
                     for tag in stream.snapshot():
                         await client.send_tag(tag.timestamp, tag)
                     async for tag in receive:
@@ -631,3 +643,14 @@ async def _push(url: str, stream: RelayStream, receive: trio.MemoryReceiveChanne
                     except trio.EndOfChannel:
                         return
             backoff = min(backoff * 2, 30.0)
+
+
+def _discard_queued(receive: trio.MemoryReceiveChannel[FlvTag]) -> bool:
+    """Drop what is waiting in ``receive``; False if the channel has ended."""
+    while True:
+        try:
+            receive.receive_nowait()
+        except trio.WouldBlock:
+            return True
+        except trio.EndOfChannel:
+            return False

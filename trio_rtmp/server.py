@@ -177,12 +177,14 @@ class PreparedMessage:
     id and cached.
     """
 
-    __slots__ = ("_cache", "payload", "timestamp", "type_id")
+    __slots__ = ("_cache", "media", "payload", "timestamp", "type_id")
 
     def __init__(self, type_id: int, timestamp: int, payload: bytes) -> None:
         if type_id not in _PREPARED_CHUNK_STREAMS:
             raise LocalProtocolError("only audio, video and data messages can be prepared")
         self.type_id = type_id
+        #: 1 for audio and video, 0 for data (what a session's ``messages_sent`` counts).
+        self.media = 1 if type_id != 18 else 0
         self.timestamp = timestamp & 0xFFFFFFFF
         self.payload = payload
         self._cache: dict[tuple[int, int], bytes] = {}
@@ -402,6 +404,8 @@ class ServerSession:
         self._muxers: dict[int, Muxer] = {}
         self._active: set[int] = set()
         self._closed = False
+        #: Messages the application dropped for this client (a relay's slow-player
+        #: policy counts here); reported by :meth:`statistics`.
         self.dropped = 0
         #: The ``connect`` request, once it came.
         self.connect_request: ev.ConnectRequest | None = None
@@ -517,7 +521,7 @@ class ServerSession:
         caller decides what to drop by looking at :attr:`queued_bytes`.
         """
         self._output.write(message.chunks(stream_id, self._conn.chunk_size))
-        self._messages_sent += 1
+        self._messages_sent += message.media
 
     def notify_publish(self, stream_id: int) -> None:
         """Tell a waiting player a publisher started (NetStream.Play.PublishNotify)."""

@@ -1,0 +1,742 @@
+"""The live relay (trio_rtmp.relay) against real peers.
+
+FFmpeg publishes and FFmpeg, rtmpdump, our client and the asyncio example play; what
+each player gets is compared with the source (ffprobe, packet by packet, from the join
+point), and a late joiner must decode without an error.  Also: our client publishing
+to FFmpeg, FLV recording, push to nginx-rtmp (and reconnecting), two publishers on one
+key, playing before publishing, a publisher leaving and coming back, the GOP cache
+bounds, the slow-player policy (a player that never reads beside 20 that do, a slow
+reader), 500 idle connections beside a stream, the auth hook and statistics.
+
+The relay runs in the test's Trio loop (``Relay.serve`` on port 0), so its state can be
+inspected; the CLI tests run the same server as ``trio-rtmp serve``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from peers import (
+    WAIT,
+    Peers,
+    SampleCache,
+    compare_media,
+    decode_errors,
+    free_port,
+    probe_packets,
+)
+from server_support import RawClient, open_fds, read_tags, rss_bytes, write_flv
+
+import trio_rtmp
+from trio_rtmp.core import events as ev
+from trio_rtmp.media.flv import video_info
+from trio_rtmp.media.flvfile import FlvTag
+from trio_rtmp.media.frames import CodecConfig, VideoSample
+from trio_rtmp.relay import AuthRequest, Relay, RelayConfig
+from trio_rtmp.server import ServerConfig
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+async def start_relay(
+    nursery: trio.Nursery,
+    config: RelayConfig | None = None,
+    server_config: ServerConfig | None = None,
+) -> tuple[Relay, trio_rtmp.RTMPServer]:
+    relay = Relay(config)
+    server: trio_rtmp.RTMPServer = await nursery.start(
+        functools.partial(relay.serve, 0, host="127.0.0.1", server_config=server_config)
+    )
+    return relay, server
+
+
+def relay_url(server: trio_rtmp.RTMPServer, key: str, app: str = "live") -> str:
+    return f"rtmp://127.0.0.1:{server.port}/{app}/{key}"
+
+
+async def wait_for(
+    predicate: Callable[[], bool], timeout: float = WAIT, what: str = "a condition"
+) -> None:
+    with trio.move_on_after(timeout):
+        while not predicate():
+            await trio.sleep(0.01)
+        return
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def players(relay: Relay, key: str, app: str = "live") -> int:
+    stream = relay.streams.get((app, key))
+    return len(stream.players) if stream else 0
+
+
+class ClientPlayer:
+    """Our client playing a stream (raw tags), in a task of its own."""
+
+    def __init__(self, url: str, *, follow: bool = False, demux: bool = False) -> None:
+        self.url = url
+        self.follow = follow
+        self.demux = demux
+        self.items: list[Any] = []
+        self.started = trio.Event()
+        self.done = trio.Event()
+        self.error: BaseException | None = None
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with trio_rtmp.open_client(self.url, demux=self.demux) as client:
+                await client.play(follow=self.follow)
+                self.started.set()
+                task_status.started()
+                async for item in client.frames:
+                    self.items.append(item)
+        except trio_rtmp.RTMPError as exc:
+            self.error = exc
+            if not self.started.is_set():
+                raise
+        finally:
+            self.done.set()
+
+    def tags(self) -> list[FlvTag]:
+        return [t for t in self.items if isinstance(t, FlvTag)]
+
+    def flv(self, path: Path) -> Path:
+        return write_flv(path, self.tags())
+
+
+async def publish_tags(
+    client: trio_rtmp.RTMPClient, tags: list[FlvTag], *, speed: float | None = None
+) -> None:
+    start = trio.current_time()
+    for tag in tags:
+        if speed is not None:
+            await trio.sleep_until(start + tag.timestamp / 1000 / speed)
+        await client.send_tag(tag.timestamp, tag)
+
+
+async def messages_reach(relay: Relay, key: str, count: int) -> None:
+    """Wait until the relay has had ``count`` media messages on ``key``."""
+    stream = relay.streams["live", key]
+    await wait_for(lambda: stream.messages >= count, what=f"{count} messages on {key}")
+
+
+def media_counts(path: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for packet in probe_packets(path):
+        counts[packet.media] = counts.get(packet.media, 0) + 1
+    return counts
+
+
+@pytest.fixture
+def sample_tags(sample_flv: Path) -> list[FlvTag]:
+    return read_tags(sample_flv)
+
+
+# -- FFmpeg publishes, everyone plays ---------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_ffmpeg_publishes_every_player_plays(
+    peers: Peers, sample_flv: Path, tmp_path: Path
+) -> None:
+    """FFmpeg publishes; FFmpeg, rtmpdump, our client and the asyncio example play from
+    the start and get every packet; an FFmpeg and a client joining mid-stream start at
+    a keyframe (metadata, both sequence headers and the cached GOP first), match the
+    source from there and decode without an error."""
+    source_counts = media_counts(sample_flv)
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        url = relay_url(server, "show")
+        early_ffmpeg = peers.ffmpeg_play(url, tmp_path / "ffmpeg.flv", name="ffmpeg-early")
+        dump = peers.rtmpdump_play(url, tmp_path / "rtmpdump.flv", idle_timeout=3)
+        example = peers.start(
+            [sys.executable, EXAMPLES / "asyncio_client.py", url, "--duration", "20"], "asyncio"
+        )
+        client = ClientPlayer(url)
+        await nursery.start(client.run)
+        await wait_for(lambda: players(relay, "show") == 4, what="four players")
+
+        publisher = peers.ffmpeg_publish(url, sample_flv)
+        stream = relay.streams["live", "show"]
+        # Join in the middle of the second GOP (1.5 s in).
+        await wait_for(lambda: stream.messages > 0, what="the publisher")
+        await trio.sleep(1.5)
+        late_ffmpeg = peers.ffmpeg_play(url, tmp_path / "late.flv", name="ffmpeg-late")
+        late_client = ClientPlayer(url)
+        await nursery.start(late_client.run)
+
+        assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+        # The publisher left: FFmpeg players end at UnpublishNotify, so does our client
+        # (its frames end) and the example.
+        assert await early_ffmpeg.wait_async() == 0, early_ffmpeg.log()
+        assert await late_ffmpeg.wait_async() == 0, late_ffmpeg.log()
+        with trio.fail_after(WAIT):
+            await client.done.wait()
+            await late_client.done.wait()
+        assert await example.wait_async() == 0, example.log()
+        await dump.run_for_async(0.5)
+        assert client.error is None and late_client.error is None
+        server.stop()
+
+    for name in ("ffmpeg.flv", "rtmpdump.flv"):
+        compare_media(sample_flv, tmp_path / name).assert_ok(min_compared=90, max_source_left=0)
+    compare_media(sample_flv, client.flv(tmp_path / "client.flv")).assert_ok(
+        min_compared=90, max_source_left=0
+    )
+    report = json.loads(example.stdout())
+    assert report["started"] and report["end"] == "StreamUnpublished"
+    # Every message: the example (the bare core) counts messages, which are ffprobe's
+    # packets plus the sequence headers and H.264's end-of-sequence tag.
+    tags = read_tags(sample_flv)
+    assert (report["video"], report["audio"]) == (
+        sum(t.tag_type == 9 for t in tags),
+        sum(t.tag_type == 8 for t in tags),
+    )
+    assert report["video"] == source_counts["video"] + 2
+    assert report["audio"] == source_counts["audio"] + 1
+    assert report["metadata"]["width"] == 320
+
+    for out in (tmp_path / "late.flv", late_client.flv(tmp_path / "late-client.flv")):
+        comparison = compare_media(sample_flv, out)
+        comparison.assert_ok(min_compared=40, max_source_left=0)
+        video = comparison.streams["video"]
+        # Joined at a keyframe after the start (the cached GOP), nothing skipped.
+        assert video.skipped == 0 and video.source_join in (25, 50), video.summary()
+        assert decode_errors(out) == "", out
+    # What a late joiner got first: metadata, the two sequence headers, a keyframe.
+    first = late_client.tags()[:4]
+    assert [t.tag_type for t in first[:3]] == [18, 9, 8]
+    assert video_info(first[1].data) == (False, True)
+    assert first[3].tag_type == 9 and video_info(first[3].data) == (True, False)
+
+
+@pytest.mark.slow
+async def test_client_publishes_ffmpeg_plays_and_recording(
+    peers: Peers, sample_flv: Path, tmp_path: Path
+) -> None:
+    """Our client publishes (in real time), FFmpeg plays; the relay records an FLV that
+    ffprobe reads with the source's packets."""
+    record_dir = tmp_path / "recordings"
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery, RelayConfig(record_dir=str(record_dir)))
+        url = relay_url(server, "cam?token=x")
+        player = peers.ffmpeg_play(relay_url(server, "cam"), tmp_path / "played.flv")
+        await wait_for(lambda: players(relay, "cam") == 1, what="the FFmpeg player")
+        async with trio_rtmp.open_client(url) as client:
+            await client.publish()
+            await publish_tags(client, read_tags(sample_flv), speed=1.0)
+        assert await player.wait_async() == 0, player.log()
+        await wait_for(
+            lambda: any(record_dir.glob("live/cam-*.flv")) and not relay.streams,
+            what="the recording",
+        )
+        await trio.sleep(0.2)  # the recorder finishes the file after the stream ended
+        server.stop()
+    compare_media(sample_flv, tmp_path / "played.flv").assert_ok(min_compared=90, max_source_left=0)
+    (recording,) = record_dir.glob("live/cam-*.flv")
+    assert media_counts(recording) == {
+        k: v for k, v in media_counts(sample_flv).items() if k in ("video", "audio")
+    } | ({"data": 1} if "data" in media_counts(recording) else {})
+    compare_media(sample_flv, recording).assert_ok(min_compared=90, max_source_left=0)
+    assert decode_errors(recording) == ""
+
+
+@pytest.mark.slow
+async def test_push_to_nginx_then_play_from_nginx(
+    peers: Peers, sample_flv: Path, tmp_path: Path
+) -> None:
+    """Every stream the filter selects is pushed to nginx-rtmp; FFmpeg plays it there."""
+    nginx = peers.nginx_rtmp(play_restart=True)
+    upstream = f"rtmp://127.0.0.1:{nginx.port}/live"
+    config = RelayConfig(push=(upstream,), push_filter=lambda app, key: key != "local")
+    async with trio.open_nursery() as nursery:
+        _relay, server = await start_relay(nursery, config)
+        # nginx lets a player wait for a stream that is not published yet.
+        player = peers.ffmpeg_play(nginx.url("live", "pushed"), tmp_path / "from-nginx.flv")
+        await nginx.wait_for_play_async("pushed")
+        publisher = peers.ffmpeg_publish(relay_url(server, "pushed"), sample_flv)
+        async with trio_rtmp.open_client(relay_url(server, "local")) as local:
+            await local.publish()
+            await publish_tags(local, read_tags(sample_flv)[:20])
+            assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+        assert await player.wait_async() == 0, player.log()
+        server.stop()
+    compare_media(sample_flv, tmp_path / "from-nginx.flv").assert_ok(
+        min_compared=90, max_source_left=0
+    )
+    assert "local" not in nginx.log()
+
+
+async def test_push_reconnects_with_backoff(sample_tags: list[FlvTag]) -> None:
+    """A push target that is down at first: the pusher retries (1 s, 2 s...) and, once
+    the target is up, starts with metadata, the sequence headers and the GOP."""
+    port = free_port()
+    got: list[Any] = []
+
+    class Upstream(trio_rtmp.ServerHandler):
+        async def on_publish(self, request: ev.PublishRequest) -> None:
+            got.append(("publish", request.stream_key))
+
+        async def on_metadata(self, stream_id: int, metadata: dict[str, Any]) -> None:
+            got.append(("metadata",))
+
+        async def on_video(self, stream_id: int, data: Any) -> None:
+            got.append(("video", data.timestamp, video_info(data.data)))
+
+    config = RelayConfig(push=(f"rtmp://127.0.0.1:{port}/up",))
+    async with trio.open_nursery() as nursery:
+        _relay, server = await start_relay(nursery, config)
+        async with trio_rtmp.open_client(relay_url(server, "k")) as client:
+            await client.publish()
+            # 1.5 s of media (a GOP and a half) while the target is down.
+            await publish_tags(client, [t for t in sample_tags if t.timestamp < 1500])
+            await trio.sleep(0.5)
+            upstream: trio_rtmp.RTMPServer = await nursery.start(
+                functools.partial(
+                    trio_rtmp.serve_rtmp, Upstream, port, host="127.0.0.1", demux=False
+                )
+            )
+            await wait_for(lambda: ("publish", "k") in got, timeout=6, what="the push")
+            await publish_tags(client, [t for t in sample_tags if 1500 <= t.timestamp < 2500])
+            await wait_for(lambda: any(g[1] >= 2000 for g in got if g[0] == "video"))
+        upstream.stop()
+        server.stop()
+    video = [g for g in got if g[0] == "video"]
+    assert got[:2] == [("publish", "k"), ("metadata",)]
+    # The sequence header, then the cached GOP from the keyframe at 1 s, then live.
+    assert video[0][2] == (False, True)
+    assert video[1][1:] == (1000, (True, False))
+    timestamps = [g[1] for g in video[1:]]
+    assert timestamps[-1] >= 2000
+    assert sorted(set(timestamps)) == sorted(timestamps)  # no duplicates, no reordering
+
+
+# -- publishers and players coming and going -------------------------------------------
+
+
+async def test_second_publisher_gets_bad_name(sample_tags: list[FlvTag]) -> None:
+    async with trio.open_nursery() as nursery:
+        _relay, server = await start_relay(nursery)
+        url = relay_url(server, "one")
+        player = ClientPlayer(url)
+        await nursery.start(player.run)
+        async with trio_rtmp.open_client(url) as first:
+            await first.publish()
+            await publish_tags(first, sample_tags[:30])
+            async with trio_rtmp.open_client(url) as second:
+                with pytest.raises(trio_rtmp.PublishRejected) as info:
+                    await second.publish()
+                assert info.value.code == "NetStream.Publish.BadName"
+            # The first publisher goes on, undisturbed.
+            await publish_tags(first, sample_tags[30:60])
+            await wait_for(lambda: len(player.tags()) >= 59 - 1, what="the player's tags")
+        # Once it left, the name is free again.
+        async with trio_rtmp.open_client(url) as third:
+            await third.publish()
+        server.stop()
+
+
+async def test_second_ffmpeg_publisher_is_refused(
+    peers: Peers, sample_flv: Path, sample_tags: list[FlvTag]
+) -> None:
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        url = relay_url(server, "one")
+        async with trio_rtmp.open_client(url) as first:
+            await first.publish()
+            await publish_tags(first, sample_tags[:10])
+            stream = relay.streams["live", "one"]
+            owner = stream.publisher
+            second = peers.ffmpeg_publish(url, sample_flv, realtime=False)
+            assert await second.wait_async() != 0
+            assert "already being published" in second.stderr()
+            assert stream.publisher == owner
+            await publish_tags(first, sample_tags[10:20])
+            await messages_reach(relay, "one", 19)
+        server.stop()
+
+
+async def test_play_before_publish_waits_or_not_found(sample_tags: list[FlvTag]) -> None:
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        raw = await RawClient.open(server.port)
+        await raw.connect(port=server.port)
+        assert isinstance(await raw.play("later"), ev.PlayStarted)
+        async with trio_rtmp.open_client(relay_url(server, "later")) as client:
+            await client.publish()
+            notify = await raw.until(lambda e: isinstance(e, ev.StreamPublished))
+            assert notify.code == "NetStream.Play.PublishNotify"  # type: ignore[attr-defined]
+            await publish_tags(client, sample_tags[:5])
+            await raw.until(lambda e: isinstance(e, ev.VideoData))
+        server.stop()
+
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery, RelayConfig(wait_for_publisher=False))
+        async with trio_rtmp.open_client(relay_url(server, "nothing")) as client:
+            with pytest.raises(trio_rtmp.StreamNotFound):
+                await client.play()
+        assert relay.streams == {}
+        server.stop()
+
+
+async def test_publisher_leaves_and_comes_back(sample_media: SampleCache, tmp_path: Path) -> None:
+    """Players get UnpublishNotify and StreamEOF when the publisher leaves, and go on
+    with the next publisher (PublishNotify), which may send other codecs settings: the
+    caches are reset, so nobody gets the old stream's headers or GOP."""
+    first = read_tags(sample_media.get(seconds=2, bframes=False))
+    second = read_tags(sample_media.get(seconds=2, size="160x120"))
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        url = relay_url(server, "again")
+        follower = ClientPlayer(url, follow=True, demux=True)
+        await nursery.start(follower.run)
+        raw = await RawClient.open(server.port)
+        await raw.connect(port=server.port)
+        assert isinstance(await raw.play("again"), ev.PlayStarted)
+        async with trio_rtmp.open_client(url) as publisher:
+            await publisher.publish()
+            await publish_tags(publisher, first)
+        await raw.until(lambda e: isinstance(e, ev.StreamUnpublished))
+        await raw.until(lambda e: isinstance(e, ev.StreamEnded))
+        assert not relay.streams["live", "again"].live
+        # A player joining between the two publishers gets nothing of the first.
+        between = ClientPlayer(url, demux=False)
+        await nursery.start(between.run)
+        media_before = sum(isinstance(e, ev.VideoData | ev.AudioData) for e in raw.events)
+        async with trio_rtmp.open_client(url) as publisher:
+            await publisher.publish()
+            await raw.until(lambda e: isinstance(e, ev.StreamPublished))
+            await publish_tags(publisher, second)
+        await raw.until(lambda e: isinstance(e, ev.StreamUnpublished))
+        with trio.fail_after(WAIT):
+            await between.done.wait()
+        await wait_for(
+            lambda: sum(isinstance(f, VideoSample) for f in follower.items) >= 100,
+            what="both streams at the follower",
+        )
+        assert not follower.done.is_set()  # follow: still waiting for a third publisher
+        server.stop()
+
+    configs = [f for f in follower.items if isinstance(f, CodecConfig) and f.media == "video"]
+    first_header = next(t.data for t in first if t.tag_type == 9)
+    second_header = next(t.data for t in second if t.tag_type == 9)
+    assert [c.init_data for c in configs] == [first_header[5:], second_header[5:]]
+    samples = [f for f in follower.items if isinstance(f, VideoSample)]
+    assert len(samples) == 100
+    # The raw player got the second stream from its sequence header on.
+    second_media = [e for e in raw.events if isinstance(e, ev.VideoData | ev.AudioData)][
+        media_before:
+    ]
+    assert second_media[0].payload == second_header
+    assert next(t.data for t in between.tags() if t.tag_type == 9) == second_header
+    assert len(between.tags()) == len([t for t in second if t.tag_type != 18]) + 1
+
+
+async def test_gop_cache_bounds(sample_tags: list[FlvTag]) -> None:
+    """A late joiner gets the GOP from the last keyframe, unless the GOP is over the
+    cache's bound in frames or bytes: then it starts at the next keyframe."""
+    media = [t for t in sample_tags if t.tag_type != 18]
+    gop_bytes = sum(len(t.data) for t in media if 1000 <= t.timestamp < 1500)
+    cases = {
+        "default": (RelayConfig(), 1000),
+        "frames": (RelayConfig(gop_cache_frames=10), 2000),
+        "bytes": (RelayConfig(gop_cache_bytes=gop_bytes // 2), 2000),
+    }
+    for name, (config, first_key) in cases.items():
+        async with trio.open_nursery() as nursery:
+            relay, server = await start_relay(nursery, config)
+            url = relay_url(server, "gop")
+            async with trio_rtmp.open_client(url) as publisher:
+                await publisher.publish()
+                await publish_tags(publisher, [t for t in sample_tags if t.timestamp < 1500])
+                await messages_reach(relay, "gop", sum(t.timestamp < 1500 for t in media))
+                late = ClientPlayer(url)
+                await nursery.start(late.run)
+                await publish_tags(publisher, [t for t in sample_tags if t.timestamp >= 1500])
+            with trio.fail_after(WAIT):
+                await late.done.wait()
+            server.stop()
+        tags = late.tags()
+        assert [t.tag_type for t in tags[:3]] == [18, 9, 8], name
+        first_video = next(t for t in tags[3:] if t.tag_type == 9)
+        assert first_video.timestamp == first_key and video_info(first_video.data)[0], name
+        # From there on, every message of the source, in order.
+        start = media.index(next(t for t in media if t.timestamp == first_key and t.tag_type == 9))
+        expected = list(media[start:])
+        received = tags[3:]
+        if name == "default":
+            assert received == expected, name
+        else:
+            # Audio before the keyframe may come first (live, not from the cache).
+            assert [t for t in received if t.tag_type == 9] == [
+                t for t in expected if t.tag_type == 9
+            ], name
+
+
+# -- slow players ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_player_that_never_reads_beside_20_players(
+    peers: Peers, sample_media: SampleCache, tmp_path: Path
+) -> None:
+    """One player stops reading; 20 others (3 FFmpeg, 17 of our clients) get every
+    packet, the publisher keeps real time, the stuck player's queue stays at its bound
+    (drops) and it is disconnected after the write-stall timeout; memory stays bounded."""
+    sample = sample_media.get(seconds=4, size="640x360", video_bitrate="2M")
+    queue_bound = 64 * 1024
+    config = RelayConfig(player_queue_bytes=queue_bound)
+    server_config = ServerConfig(write_stall_timeout=1.0)
+    rss_before = rss_bytes()
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery, config, server_config)
+        url = relay_url(server, "crowd")
+        ffmpegs = [
+            peers.ffmpeg_play(url, tmp_path / f"ffmpeg-{i}.flv", name=f"play-{i}") for i in range(3)
+        ]
+        clients = [ClientPlayer(url) for _ in range(17)]
+        for client in clients:
+            await nursery.start(client.run)
+        stuck = await RawClient.open(server.port, receive_buffer=4096)
+        await stuck.connect(port=server.port)
+        assert isinstance(await stuck.play("crowd"), ev.PlayStarted)
+        await wait_for(lambda: players(relay, "crowd") == 21, what="21 players")
+        address = stuck.stream.socket.getsockname()
+        (stuck_session,) = [s for s in server.sessions if s.remote_address == address]
+
+        publisher = peers.ffmpeg_publish(url, sample)
+        started = trio.current_time()
+        peak_queue = 0
+        peak_rss = 0
+        disconnected_at = None
+        stats_mid = None
+        while publisher.running and trio.current_time() - started < WAIT + 5:
+            peak_queue = max(peak_queue, stuck_session.queued_bytes)
+            peak_rss = max(peak_rss, rss_bytes())
+            if disconnected_at is None and stuck_session.closed:
+                disconnected_at = trio.current_time() - started
+            if stats_mid is None and trio.current_time() - started > 2.5:
+                stats_mid = relay.statistics()
+            await trio.sleep(0.005)
+        publish_time = trio.current_time() - started
+        assert await publisher.wait_async() == 0, publisher.log()
+        for ffmpeg in ffmpegs:
+            assert await ffmpeg.wait_async() == 0, ffmpeg.log()
+        with trio.fail_after(WAIT):
+            for client in clients:
+                await client.done.wait()
+        server.stop()
+
+    # The publisher was not slowed (4 s of media, -re).
+    assert publish_time < 6.0
+    # The stuck player: dropped to its bound, then disconnected by the stall timeout.
+    largest_message = 256 * 1024
+    assert peak_queue <= queue_bound + largest_message
+    assert stuck_session.statistics().dropped > 0
+    assert disconnected_at is not None and disconnected_at < 4.0
+    assert peak_rss - rss_before < 64 * 1024 * 1024
+    assert stats_mid is not None
+    (mid,) = stats_mid
+    assert mid.live and mid.players in (20, 21) and 20 <= mid.fps <= 30
+    assert mid.bitrate > 1_000_000
+    # Everyone else got everything.
+    for i in range(3):
+        compare_media(sample, tmp_path / f"ffmpeg-{i}.flv").assert_ok(
+            min_compared=90, max_source_left=0
+        )
+    source = probe_packets(sample)
+    for i, client in enumerate(clients):
+        assert client.error is None
+        compare_media(source, client.flv(tmp_path / f"client-{i}.flv")).assert_ok(
+            min_compared=90, max_source_left=0
+        )
+
+
+@pytest.mark.slow
+async def test_slow_reader_drops_until_keyframes(sample_media: SampleCache, tmp_path: Path) -> None:
+    """A player reading at a third of the stream's rate stays connected; it loses
+    non-key video (and some audio) but never a sequence header or metadata, each run of
+    video starts at a keyframe, and what it got decodes without an error."""
+    sample = sample_media.get(seconds=4, size="640x360", video_bitrate="2M")
+    tags = read_tags(sample)
+    config = RelayConfig(player_queue_bytes=32 * 1024)
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery, config, ServerConfig(write_stall_timeout=2.0))
+        url = relay_url(server, "slow")
+        raw = await RawClient.open(server.port, receive_buffer=16384)
+        await raw.connect(port=server.port)
+        assert isinstance(await raw.play("slow"), ev.PlayStarted)
+        address = raw.stream.socket.getsockname()
+        (session,) = [s for s in server.sessions if s.remote_address == address]
+
+        async def read_slowly() -> None:
+            while not raw.closed:
+                await raw.receive(size=4096)
+                await trio.sleep(0.05)  # ~80 KB/s at most
+
+        nursery.start_soon(read_slowly)
+        async with trio_rtmp.open_client(url) as publisher:
+            await publisher.publish()
+            await publish_tags(publisher, tags, speed=1.0)
+        await raw.until(lambda e: isinstance(e, ev.StreamUnpublished), timeout=30)
+        dropped = session.statistics().dropped
+        (stats,) = relay.statistics()
+        assert stats.dropped == dropped
+        await raw.aclose()
+        server.stop()
+    got = [
+        FlvTag(9 if isinstance(e, ev.VideoData) else 8, e.timestamp, e.payload)
+        for e in raw.events
+        if isinstance(e, ev.VideoData | ev.AudioData)
+    ]
+    metadata = [e for e in raw.events if isinstance(e, ev.StreamMetadata)]
+    media = [t for t in tags if t.tag_type != 18]
+    assert dropped > 20 and len(got) == len(media) - dropped
+    assert len(metadata) == 1
+    headers = [t for t in media if t.tag_type in (8, 9) and t.timestamp == 0][:2]
+    assert got[:2] == headers or sorted(got[:2]) == sorted(headers)
+    # Each run of video after a gap starts with a keyframe.
+    source_video = [t for t in media if t.tag_type == 9]
+    index = {(t.timestamp, t.data): i for i, t in enumerate(source_video)}
+    previous = None
+    for tag in (t for t in got if t.tag_type == 9):
+        i = index[tag.timestamp, tag.data]  # (a KeyError: something not in the source)
+        if previous is not None and i != previous + 1:
+            assert video_info(tag.data)[0], f"video resumed at a non-keyframe ({tag.timestamp})"
+        previous = i
+    out = write_flv(tmp_path / "slow.flv", got)
+    assert decode_errors(out) == ""
+
+
+@pytest.mark.slow
+async def test_500_idle_connections_beside_a_stream(
+    peers: Peers, sample_flv: Path, tmp_path: Path
+) -> None:
+    """500 connections that do nothing (silent, half a handshake, connected) while FFmpeg
+    publishes and plays: the stream arrives complete, and closing them releases every
+    session and file descriptor."""
+    fds_before = open_fds()
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        idle: list[RawClient] = []
+        for i in range(500):
+            client = await RawClient.open(server.port)
+            idle.append(client)
+            if i % 3 == 1:
+                await client.send_raw(client.conn.data_to_send()[:1000])
+            elif i % 3 == 2:
+                client.conn.connect(app="live", tc_url="rtmp://127.0.0.1/live")
+                await client.flush()
+        await wait_for(lambda: server.statistics().connections == 500, what="500 sessions")
+        url = relay_url(server, "main")
+        player = peers.ffmpeg_play(url, tmp_path / "main.flv")
+        await wait_for(lambda: players(relay, "main") == 1, what="the player")
+        publisher = peers.ffmpeg_publish(url, sample_flv)
+        assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+        assert await player.wait_async() == 0, player.log()
+        # The idle ones are all still there (within the 10 s handshake deadline).
+        assert server.statistics().connections == 500
+        for client in idle:
+            await client.aclose()
+        await wait_for(lambda: server.statistics().connections == 0, what="sessions to end")
+        server.stop()
+    compare_media(sample_flv, tmp_path / "main.flv").assert_ok(min_compared=90, max_source_left=0)
+    assert open_fds() <= fds_before + 5
+
+
+# -- auth, apps, statistics ---------------------------------------------------------------
+
+
+async def test_auth_hook_and_apps(sample_tags: list[FlvTag]) -> None:
+    seen: list[AuthRequest] = []
+
+    async def auth(request: AuthRequest) -> bool:
+        seen.append(request)
+        await trio.sleep(0)
+        if request.action == "publish":
+            return request.query.get("token") == "secret"
+        return request.stream_key != "private"
+
+    config = RelayConfig(auth=auth, apps=frozenset({"live"}))
+    async with trio.open_nursery() as nursery:
+        _relay, server = await start_relay(nursery, config)
+        async with trio_rtmp.open_client(relay_url(server, "cam?token=wrong")) as client:
+            with pytest.raises(trio_rtmp.PublishRejected) as refused:
+                await client.publish()
+            assert refused.value.code == "NetStream.Publish.BadName"
+        async with trio_rtmp.open_client(relay_url(server, "cam?token=secret")) as client:
+            await client.publish()
+            await publish_tags(client, sample_tags[:5])
+            async with trio_rtmp.open_client(relay_url(server, "cam")) as player:
+                await player.play()
+            async with trio_rtmp.open_client(relay_url(server, "private")) as player:
+                with pytest.raises(trio_rtmp.PlayRejected) as play_refused:
+                    await player.play()
+                assert play_refused.value.code == "NetStream.Play.Failed"
+        with pytest.raises(trio_rtmp.ConnectionRejected) as app_refused:
+            async with trio_rtmp.open_client(relay_url(server, "cam", app="other")):
+                pass
+        assert app_refused.value.code == "NetConnection.Connect.InvalidApp"
+        server.stop()
+    assert [(r.action, r.app, r.stream_key, r.query) for r in seen] == [
+        ("publish", "live", "cam", {"token": "wrong"}),
+        ("publish", "live", "cam", {"token": "secret"}),
+        ("play", "live", "cam", {}),
+        ("play", "live", "private", {}),
+    ]
+    assert all(r.remote_address[0] == "127.0.0.1" for r in seen)
+
+
+async def test_synchronous_auth_hook() -> None:
+    config = RelayConfig(auth=lambda request: request.stream_key.startswith("ok"))
+    async with trio.open_nursery() as nursery:
+        _relay, server = await start_relay(nursery, config)
+        async with trio_rtmp.open_client(relay_url(server, "ok1")) as client:
+            await client.publish()
+        async with trio_rtmp.open_client(relay_url(server, "no")) as client:
+            with pytest.raises(trio_rtmp.PublishRejected):
+                await client.publish()
+        server.stop()
+
+
+async def test_statistics(sample_tags: list[FlvTag]) -> None:
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        url = relay_url(server, "stats")
+        player = ClientPlayer(url)
+        await nursery.start(player.run)
+        async with trio_rtmp.open_client(url) as client:
+            await client.publish()
+            await publish_tags(client, sample_tags, speed=4.0)
+            await wait_for(lambda: len(player.tags()) == len(sample_tags))
+            (stats,) = relay.statistics()
+            assert (stats.app, stats.stream_key, stats.live, stats.players) == (
+                "live",
+                "stats",
+                True,
+                1,
+            )
+            media = [t for t in sample_tags if t.tag_type != 18]
+            assert stats.messages == len(media)
+            assert stats.bytes == sum(len(t.data) for t in media)
+            assert 70 <= stats.fps <= 130  # 25 fps at four times real time
+            assert stats.bitrate > 0 and stats.uptime > 0.5 and stats.dropped == 0
+            publisher_session = relay.streams["live", "stats"].publisher[0]  # type: ignore[index]
+            publisher_stats = publisher_session.statistics()
+            assert publisher_stats.messages_received == len(media)
+            assert publisher_stats.bytes_received > stats.bytes
+            (player_session,) = [s for s in server.sessions if s is not publisher_session]
+            player_stats = player_session.statistics()
+            assert player_stats.messages_sent == len(media)
+            assert player_stats.bytes_sent > stats.bytes and player_stats.dropped == 0
+        await wait_for(lambda: not relay.streams)
+        server.stop()

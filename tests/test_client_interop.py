@@ -452,6 +452,29 @@ async def test_server_vanishing_mid_play(
     assert stats.frames_delivered == len(received)
 
 
+async def test_leaving_a_live_stream_early(
+    peers: Peers, nginx_rtmp: NginxRtmp, sample_flv: Path
+) -> None:
+    """A player that stops watching mid-stream (its frame buffer full) closes promptly
+    and cleanly, while nginx-rtmp keeps sending."""
+    url = nginx_rtmp.url("live", "endless")
+    peers.ffmpeg_publish(url, sample_flv, loop=True)
+    with trio.fail_after(WAIT + 5), NoLeakedTasks():
+        await nginx_rtmp.wait_for_publish_async("endless")
+        async with trio_rtmp.open_client(url, frame_buffer=4) as client:
+            await client.play()
+            first = [await client.frames.receive() for _ in range(10)]
+            await trio.sleep(0.5)  # nginx fills the buffer and the socket meanwhile
+            leaving = trio.current_time()
+        assert trio.current_time() - leaving < 1
+        # What was buffered is still there; the rest was dropped.
+        assert len([frame async for frame in client.frames]) <= 4
+    assert len(first) == 10
+    assert client.statistics().bytes_received > 0
+    await nginx_rtmp.wait_for_log_async("disconnect")
+    assert_closed_politely(nginx_rtmp)
+
+
 async def test_wrong_port_is_connection_failed() -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))

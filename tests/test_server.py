@@ -613,6 +613,29 @@ async def test_max_connections_refused_cleanly() -> None:
         server.stop()
 
 
+async def test_connection_flood_over_the_limit_is_closed_at_once() -> None:
+    """Beyond 64 connections being refused at once, the rest are closed without a
+    handshake; the connections being served are untouched."""
+    config = ServerConfig(max_connections=1, handshake_timeout=5.0)
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, trio_rtmp.ServerHandler, config=config)
+        async with trio_rtmp.open_client(url(server)) as client:
+            flood = [await RawClient.open(server.port) for _ in range(80)]
+            await wait_for(lambda: server.statistics().refused == 80, what="80 refusals")
+            closed_at_once = 0
+            for raw in flood:
+                # Those closed at once send nothing at all, not even S0.
+                with trio.move_on_after(0.01):
+                    if await raw.stream.receive_some(1) == b"":
+                        closed_at_once += 1
+            assert closed_at_once == 80 - 64
+            for raw in flood:
+                await raw.aclose()
+            await client.play()
+            assert server.statistics().connections == 1
+        server.stop()
+
+
 async def test_max_message_size(sample_tags: list[FlvTag]) -> None:
     """A message over the limit closes that connection only."""
     limits = Limits(max_message_size=64 * 1024)

@@ -70,6 +70,9 @@ _READ_SIZE = 65536
 # uses them, so their fmt 0 headers cannot upset its header compression.
 _PREPARED_CHUNK_STREAMS = {8: 7, 9: 8, 18: 9}
 _ENDED = frozenset({ConnectionState.CLOSED, ConnectionState.ERROR})
+# Connections over ``max_connections`` that get a polite refusal at once; more are
+# closed without a word.
+_MAX_REFUSING = 64
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -93,7 +96,8 @@ class ServerConfig:
     #: Send a PingRequest after this many seconds without input (``None``: never).
     ping_interval: float | None = attrs.field(default=30.0, validator=_positive)
     #: Most connections at once, server-wide; more are refused (after the handshake,
-    #: with NetConnection.Connect.Rejected).
+    #: with NetConnection.Connect.Rejected; beyond 64 being refused at once, the
+    #: rest are closed straight away).
     max_connections: int = attrs.field(default=1000, validator=_positive)
     #: Output bytes a session may hold before ``await session.send_*`` waits.
     max_queued_bytes: int = attrs.field(default=4 * 1024 * 1024, validator=_positive)
@@ -818,6 +822,8 @@ class RTMPServer:
         self.sessions: set[ServerSession] = set()
         self._total = 0
         self._refused = 0
+        # Connections over max_connections being refused politely right now.
+        self._refusing = 0
         self._cancel = trio.CancelScope()
 
     @property
@@ -863,6 +869,11 @@ class RTMPServer:
         refuse = None
         if len(self.sessions) >= self.config.max_connections:
             self._refused += 1
+            if self._refusing >= _MAX_REFUSING:
+                # A flood: refusing each one politely (a handshake, then
+                # NetConnection.Connect.Rejected) would cost as much as serving it.
+                await trio.aclose_forcefully(stream)
+                return
             refuse = "Too many connections."
             handler = ServerHandler()
         else:
@@ -876,10 +887,15 @@ class RTMPServer:
         handler.session = session
         if refuse is None:
             self.sessions.add(session)
+        else:
+            self._refusing += 1
         try:
             await session._run()
         finally:
-            self.sessions.discard(session)
+            if refuse is None:
+                self.sessions.discard(session)
+            else:
+                self._refusing -= 1
 
 
 async def serve_rtmp(

@@ -409,6 +409,29 @@ async def test_session_sends_frames_to_a_player(sample_tags: list[FlvTag]) -> No
     assert frames[1:] == expected
 
 
+async def test_handler_closes_the_session() -> None:
+    """``session.aclose()`` sends what is queued, then closes: the client gets the
+    metadata, then loses the connection; on_disconnect runs."""
+    log: list[tuple[Any, ...]] = []
+
+    class Closer(Recorder):
+        async def on_play_started(self, request: ev.PlayRequest) -> None:
+            await self.session.send_metadata(request.stream_id, {"bye": True})
+            await self.session.aclose()
+
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, lambda: Closer(log))
+        async with trio_rtmp.open_client(url(server)) as client:
+            await client.play()
+            with trio.fail_after(WAIT):
+                assert await client.frames.receive() == Metadata("onMetaData", {"bye": True})
+                with pytest.raises(trio_rtmp.ConnectionClosed):
+                    await client.frames.receive()
+        await wait_for(lambda: ("disconnect",) in log)
+        assert server.statistics().connections == 0
+        server.stop()
+
+
 # -- the README example ---------------------------------------------------------------
 
 README_HEADING = "## Write your own server"
@@ -551,6 +574,22 @@ async def test_handshake_deadline_partial(sent: str) -> None:
         await client.read_until_closed(timeout=5)
         assert 0.5 <= trio.current_time() - opened < 2.0
         await wait_for(lambda: server.statistics().connections == 0)
+        server.stop()
+
+
+async def test_handshake_deadline_slow_drip(autojump_clock: trio.testing.MockClock) -> None:
+    """A client that drips its handshake and connect a byte at a time, each well within
+    any idle timeout, is still closed at the deadline: it covers the whole exchange."""
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, trio_rtmp.ServerHandler)
+        client = await RawClient.open(server.port)
+        data = client.conn.data_to_send()
+        opened = trio.current_time()
+        with pytest.raises(trio.BrokenResourceError):
+            for index in range(len(data)):
+                await client.send_raw(data[index : index + 1])
+                await trio.sleep(0.5)  # 1537 bytes: 768 s
+        assert 10.0 <= trio.current_time() - opened < 11.0
         server.stop()
 
 

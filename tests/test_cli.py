@@ -46,14 +46,17 @@ def start(peers: Peers, *args: object, name: str = "trio-rtmp") -> PeerProcess:
     return peers.start([*CLI, *map(str, args)], name)
 
 
-def run(*args: object, timeout: float = WAIT) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m trio_rtmp ARGS...`` to completion (bounded)."""
+def run(
+    *args: object, timeout: float = WAIT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m trio_rtmp ARGS...`` to completion (bounded); ``env`` adds variables."""
     return subprocess.run(
         [*CLI, *map(str, args)],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -439,6 +442,22 @@ def test_unreachable(command: str) -> None:
     result = run(command, f"rtmp://127.0.0.1:{port}/live/x", *options)
     assert result.returncode == 3
     assert_clean_error(result, rf"could not connect to 127\.0\.0\.1:{port}: .*Connection refused")
+
+
+def test_rtmps_certificate_checks(peers: Peers, sample_flv: Path, tmp_path: Path) -> None:
+    nginx = peers.nginx_rtmp(tls=True)
+    url = nginx.url("live", "secure", tls=True)
+    # Certificates are checked: nginx's test CA is unknown...
+    untrusted = run("probe", url, "--duration", "1", env={"SSL_CERT_FILE": os.devnull})
+    assert untrusted.returncode == 3
+    assert_clean_error(untrusted, r"could not connect .*certificate verify failed")
+    # ... until OpenSSL is told about it (SSL_CERT_FILE, as for any Python program).
+    trusted = {"SSL_CERT_FILE": str(nginx.ca_path)}
+    peers.ffmpeg_publish(nginx.url("live", "secure"), sample_flv, loop=True)
+    nginx.wait_for_publish("secure")
+    probe = run("probe", url, "--json", env=trusted, timeout=15)
+    assert probe.returncode == 0, probe.stderr
+    assert "h264" in probe.stdout
 
 
 def test_usage_and_version() -> None:

@@ -631,20 +631,27 @@ async def _serve(args: argparse.Namespace, stop: _Stop) -> int:
     return EXIT_OK
 
 
-async def _log_statistics(relay: Any, scope: trio.CancelScope, interval: float = 10.0) -> None:
+async def _log_statistics(relay: Relay, scope: trio.CancelScope, interval: float = 10.0) -> None:
+    """Every ``interval`` seconds, log the connections and streams (once when idle)."""
+    last: object = None
     with scope:
         while True:
             await trio.sleep(interval)
             server = relay.server
-            if server is not None:
-                counts = server.statistics()
+            streams = relay.statistics()
+            counts = server.statistics() if server is not None else None
+            summary = (counts, [(s.app, s.stream_key, s.live, s.players) for s in streams])
+            if not streams and summary == last:
+                continue
+            last = summary
+            if counts is not None:
                 logger.info(
                     "%d connections (%d in all, %d refused)",
                     counts.connections,
                     counts.total_connections,
                     counts.refused,
                 )
-            for stream in relay.statistics():
+            for stream in streams:
                 logger.info(
                     "%s/%s: %s, %d players, %s, %.1f fps, %d dropped",
                     stream.app,

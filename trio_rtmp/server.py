@@ -577,7 +577,11 @@ class ServerSession:
                 self._last_activity = trio.current_time()
 
     def _output_failed(self, exc: BaseException) -> None:
-        logger.debug("session %s: output failed: %r", self.remote_address, exc)
+        if type(exc) is TimeoutError:
+            # A write stall: worth knowing about (a player that stopped reading).
+            logger.info("session %s: closed: %s", self.remote_address, exc)
+        else:
+            logger.debug("session %s: output failed: %r", self.remote_address, exc)
         self._cancel.cancel()
 
     async def _run(self) -> None:

@@ -57,15 +57,29 @@ class Refused(RTMPError):
 
 
 class ConnectionRejected(Refused):
-    """The server refused ``connect`` (NetConnection.Connect.Rejected, InvalidApp...)."""
+    """The server refused ``connect`` (NetConnection.Connect.Rejected, InvalidApp...).
+
+    A server that hangs up instead of answering (nginx-rtmp, for an unknown
+    application) gives the code ``NetConnection.Connect.Closed``.
+    """
 
 
 class PublishRejected(Refused):
-    """The server refused to let us publish (NetStream.Publish.BadName, ...Failed...)."""
+    """The server refused to let us publish (NetStream.Publish.BadName, ...Failed...).
+
+    ``NetConnection.Connect.Closed`` when it hung up instead of answering (nginx-rtmp
+    when its ``on_publish`` hook refuses).  Sending media raises it too once the server
+    stops a running publish.
+    """
 
 
 class PlayRejected(Refused):
-    """The server refused to let us play (NetStream.Play.Failed, ...)."""
+    """The server refused to let us play (NetStream.Play.Failed, ...).
+
+    ``NetConnection.Connect.Closed`` when it hung up instead of answering (nginx-rtmp
+    when its ``on_play`` hook refuses).  The frames channel raises it too when the
+    server fails a running play.
+    """
 
 
 class StreamNotFound(PlayRejected):

@@ -180,14 +180,6 @@ def test_serve_ctrl_c_finishes_a_live_recording(
     assert 1.0 <= flv.metadata["duration"] <= 3.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "relay bug: _push sends the cached GOP, then the same messages again from its "
-        "channel (everything forwarded while it connected), so the upstream gets the "
-        "start of the stream twice, with timestamps going back"
-    ),
-)
 def test_serve_push_to_nginx(peers: Peers, sample_flv: Path, tmp_path: Path) -> None:
     nginx = peers.nginx_rtmp()
     _server, port = serve(peers, "--push", f"rtmp://127.0.0.1:{nginx.port}/live")

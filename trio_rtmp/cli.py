@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -291,16 +292,19 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         # argparse exits for --help, --version and usage errors (status 2).
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    _configure_logging(args.verbose)
+    handler = _configure_logging(args.verbose)
     try:
         status: int = trio.run(_main, args)
     except KeyboardInterrupt:
         # Only possible before the signal handlers are in place.
         return EXIT_INTERRUPTED
+    finally:
+        logging.getLogger().removeHandler(handler)
     return status
 
 
-def _configure_logging(verbose: int) -> None:
+def _configure_logging(verbose: int) -> logging.Handler:
+    """Log to stderr: warnings, or more with ``-v``; returns the handler to remove."""
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     if verbose <= 0:
@@ -310,6 +314,7 @@ def _configure_logging(verbose: int) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)
+    return handler
 
 
 class _Stop:
@@ -427,8 +432,11 @@ def _root_reason(error: BaseException) -> str | None:
             continue
         seen.add(id(current))
         if isinstance(current, OSError):
-            # The deepest one is the plainest; an errno says it best.
-            if current.errno is not None and current.errno > 0:
+            # The deepest one is the plainest; an errno says it best (but an SSLError's
+            # "errno" is OpenSSL's, and a gaierror's is negative).
+            if isinstance(current, ssl.SSLError):
+                reason = current.strerror or str(current)
+            elif current.errno is not None and current.errno > 0:
                 reason = os.strerror(current.errno)
             elif current.strerror:
                 reason = current.strerror

@@ -36,9 +36,8 @@ import attrs
 import trio
 
 from .core import events as ev
-from .core._state import ConnectionState, StreamState
+from .core._state import ConnectionState
 from .core.amf import ECMAArray
-from .core.chunks import Message
 from .core.connection import ClientConnection, ConnectionConfig
 from .core.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .core.url import RTMPURL, parse_url
@@ -70,31 +69,6 @@ logger = logging.getLogger(__name__)
 _READ_SIZE = 65536
 #: The items a client delivers: frames, or raw tags when ``demux=False``.
 Item = Frame | FlvTag
-# Audio, data (AMF3, AMF0) and aggregate messages, which FFmpeg's server sends on stream 0.
-_STREAM_ZERO_MEDIA = frozenset({8, 9, 15, 18, 22})
-
-
-class _ClientConnection(ClientConnection):
-    """The core's client connection, tolerant of FFmpeg as a server.
-
-    ``ffmpeg ... -f flv -listen 1 rtmp://...`` answers ``createStream`` with stream 1
-    but then sends the player its metadata, audio and video on message stream 0 (the
-    NetConnection's, which can never be a created stream), and ends with
-    ``deleteStream(0)``.  FFmpeg's own player does not look at stream ids; this takes
-    such messages as those of the one stream being played.  (The core drops media
-    for a stream that is not playing, so this cannot be done above it.)
-    """
-
-    def _handle(self, message: Message, events: list[ev.Event]) -> None:
-        if message.message_stream_id == 0 and message.type_id in _STREAM_ZERO_MEDIA:
-            playing = [
-                stream_id
-                for stream_id in self.stream_ids
-                if self.stream_state(stream_id) is StreamState.PLAYING
-            ]
-            if len(playing) == 1:
-                message = message._replace(message_stream_id=playing[0])
-        super()._handle(message, events)
 
 
 @attrs.frozen(kw_only=True)
@@ -201,7 +175,7 @@ class RTMPClient(trio.abc.AsyncResource):
         self._stream = stream
         self._url = url
         self._stream_key = stream_key
-        self._conn = _ClientConnection(
+        self._conn = ClientConnection(
             random=os.urandom(1528), time=_now_ms(), config=config or ConnectionConfig()
         )
         self._demux = demux

@@ -122,6 +122,9 @@ class CapsEx:
     TIMESTAMP_NANO_OFFSET = 8
 
 
+# Audio, video, data (AMF3, AMF0) and aggregate messages.
+_STREAM_ZERO_MEDIA = frozenset({8, 9, 15, 18, 22})
+
 _VIDEO_FOURCCS = ("avc1", "hvc1", "av01", "vp09", "vp08", "vvc1")
 _AUDIO_FOURCCS = ("mp4a", ".mp3", "Opus", "fLaC", "ac-3", "ec-3")
 _ALL_CAPS = FourCcInfo.CAN_DECODE | FourCcInfo.CAN_ENCODE | FourCcInfo.CAN_FORWARD
@@ -844,6 +847,17 @@ class ClientConnection(_Connection):
             )
 
     # -- receiving ----------------------------------------------------------
+
+    def _handle(self, message: Message, events: list[Event]) -> None:
+        if message.message_stream_id == 0 and message.type_id in _STREAM_ZERO_MEDIA:
+            # FFmpeg as a server (-listen 1) answers createStream with stream 1, then
+            # sends the player its metadata and media on message stream 0 (which can
+            # never be a created stream) and ends with deleteStream(0).  Take such
+            # messages as those of the one stream playing.
+            playing = [i for i, s in self._streams.items() if s.state is StreamState.PLAYING]
+            if len(playing) == 1:
+                message = message._replace(message_stream_id=playing[0])
+        super()._handle(message, events)
 
     def _peer_closed(self, events: list[Event]) -> None:
         if (

@@ -167,7 +167,7 @@ async def test_ffmpeg_publishes_every_player_plays(
     peers: Peers, rtmpdump: str, sample_flv: Path, tmp_path: Path
 ) -> None:
     """FFmpeg publishes; FFmpeg, rtmpdump, our client and the asyncio example play from
-    the start and get every packet; an FFmpeg and a client joining mid-stream start at
+    the start and get every packet; FFmpeg, rtmpdump and a client joining mid-stream start at
     a keyframe (metadata, both sequence headers and the cached GOP first), match the
     source from there and decode without an error."""
     source_counts = media_counts(sample_flv)
@@ -189,6 +189,7 @@ async def test_ffmpeg_publishes_every_player_plays(
         await wait_for(lambda: stream.messages > 0, what="the publisher")
         await trio.sleep(1.5)
         late_ffmpeg = peers.ffmpeg_play(url, tmp_path / "late.flv", name="ffmpeg-late")
+        late_dump = peers.rtmpdump_play(url, tmp_path / "late-rtmpdump.flv", idle_timeout=3)
         late_client = ClientPlayer(url)
         await nursery.start(late_client.run)
 
@@ -202,6 +203,7 @@ async def test_ffmpeg_publishes_every_player_plays(
             await late_client.done.wait()
         assert await example.wait_async() == 0, example.log()
         await dump.run_for_async(0.5)
+        await late_dump.run_for_async(0.5)
         assert client.error is None and late_client.error is None
         server.stop()
 
@@ -223,7 +225,12 @@ async def test_ffmpeg_publishes_every_player_plays(
     assert report["audio"] == source_counts["audio"] + 1
     assert report["metadata"]["width"] == 320
 
-    for out in (tmp_path / "late.flv", late_client.flv(tmp_path / "late-client.flv")):
+    late_outputs = [
+        tmp_path / "late.flv",
+        tmp_path / "late-rtmpdump.flv",
+        late_client.flv(tmp_path / "late-client.flv"),
+    ]
+    for out in late_outputs:
         comparison = compare_media(sample_flv, out)
         comparison.assert_ok(min_compared=40, max_source_left=0)
         video = comparison.streams["video"]

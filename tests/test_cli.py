@@ -184,10 +184,12 @@ def test_serve_push_to_nginx(peers: Peers, sample_flv: Path, tmp_path: Path) -> 
     nginx = peers.nginx_rtmp()
     _server, port = serve(peers, "--push", f"rtmp://127.0.0.1:{nginx.port}/live")
     output = tmp_path / "from-nginx.flv"
-    player = play(peers, nginx.url("live", "pushed"), output, "--duration", "2")
+    player = play(peers, nginx.url("live", "pushed"), output)
     peers.ffmpeg_publish(f"rtmp://127.0.0.1:{port}/live/pushed", sample_flv)
+    # When the publisher leaves, the push ends and nginx tells its players (StreamEOF,
+    # UnpublishNotify): the player ends by itself.
     player.expect_exit(0, timeout=15)
-    compare_media(sample_flv, output).assert_ok(min_compared=40)
+    compare_media(sample_flv, output).assert_ok(min_compared=90, max_source_left=0)
 
 
 def test_serve_max_connections(peers: Peers, tmp_path: Path) -> None:
@@ -332,6 +334,67 @@ def test_play_follow_continues_across_publishers(
     assert read_flv(output.read_bytes()).metadata["filesize"] == output.stat().st_size
 
 
+def test_play_into_a_pipe(peers: Peers, short_sample: Path, tmp_path: Path) -> None:
+    _server, port = serve(peers)
+    url = f"rtmp://127.0.0.1:{port}/live/pipe"
+    output = tmp_path / "piped.flv"
+    ffmpeg = [
+        *("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"),
+        *("-f", "flv", "-i", "pipe:0", "-c", "copy", "-map", "0", "-f", "flv", output),
+    ]
+    # play -o - | ffmpeg -i pipe:0 ...
+    player = subprocess.Popen(
+        [*CLI, "play", url, "-o", "-"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        reader = subprocess.Popen(ffmpeg, stdin=player.stdout, stderr=subprocess.PIPE)
+        try:
+            assert player.stdout is not None
+            player.stdout.close()  # the reader has it now
+            time.sleep(1.0)  # the player waits for the publisher
+            publish = run("publish", short_sample, url, timeout=15)
+            assert publish.returncode == 0, publish.stderr
+            _, errors = player.communicate(timeout=WAIT)
+            assert player.returncode == 0, errors
+            _, errors = reader.communicate(timeout=WAIT)
+            assert reader.returncode == 0, errors
+        finally:
+            if reader.poll() is None:
+                reader.kill()
+                reader.wait(timeout=WAIT)
+    finally:
+        if player.poll() is None:
+            player.kill()
+            player.wait(timeout=WAIT)
+    compare_media(short_sample, output).assert_ok(min_compared=20, max_source_left=0)
+
+
+def test_play_into_a_pipe_whose_reader_leaves(peers: Peers, short_sample: Path) -> None:
+    _server, port = serve(peers)
+    url = f"rtmp://127.0.0.1:{port}/live/endless"
+    publisher = start(peers, "publish", "-v", short_sample, url, "--loop", name="publish")
+    publisher.wait_for_log("publish started")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will read: the first write fails (EPIPE)
+    try:
+        quitter = subprocess.run(
+            [*CLI, "play", url, "-o", "-"],
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=WAIT,
+        )
+    finally:
+        os.close(write_end)
+    # The stream goes on, but with no one to read it play ends, quietly.
+    assert quitter.returncode == 0, quitter.stderr
+    assert quitter.stderr == b""
+    assert publisher.running
+
+
 def test_play_stream_not_found(peers: Peers, tmp_path: Path) -> None:
     nginx = peers.nginx_rtmp(idle_streams=False)
     result = run("play", nginx.url("live", "nobody"), "-o", tmp_path / "x.flv")
@@ -351,6 +414,7 @@ def test_play_refused_by_an_auth_hook(
     assert_clean_error(result, r"closed")
 
 
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal (POSIX)")
 def test_play_to_a_terminal_is_refused(tmp_path: Path) -> None:
     controller, terminal = os.openpty()
     try:
@@ -465,6 +529,7 @@ def test_usage_and_version() -> None:
         assert f"usage: trio-rtmp {command}" in result.stdout
 
 
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal (POSIX)")
 def test_status_line_and_progress_bar_on_a_terminal(
     peers: Peers, sample_media: SampleCache, tmp_path: Path
 ) -> None:

@@ -563,7 +563,7 @@ async def test_player_that_never_reads_beside_20_players(
 
     # The publisher was not slowed (4 s of media, -re; waiting for the stuck player
     # until its stall timeout would have taken 2 s more).
-    assert publish_time < 5.5
+    assert publish_time < 5.8
     # The stuck player: dropped to its bound, then disconnected by the stall timeout.
     largest_message = 256 * 1024
     assert peak_queue <= queue_bound + largest_message

@@ -777,7 +777,7 @@ async def test_slow_reader_is_not_a_stall() -> None:
     write of its queue takes: the stall timeout counts time without progress."""
     finished = trio.Event()
     handler = type("F", (Flood,), {"finished": finished, "errors": []})
-    config = ServerConfig(write_stall_timeout=0.3, max_queued_bytes=512 * 1024)
+    config = ServerConfig(write_stall_timeout=0.5, max_queued_bytes=512 * 1024)
     async with trio.open_nursery() as nursery:
         server = await start_server(nursery, handler, config=config)
         raw = await RawClient.open(server.port, receive_buffer=8192)

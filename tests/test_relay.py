@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -272,6 +273,31 @@ async def test_client_publishes_ffmpeg_plays_and_recording(
     assert media_counts(recording) == media_counts(sample_flv)
     compare_media(sample_flv, recording).assert_ok(min_compared=90, max_source_left=0)
     assert decode_errors(recording) == ""
+
+
+@pytest.mark.slow
+async def test_rtmps_ffmpeg_publishes_and_plays(
+    peers: Peers, tls_certificate: Any, sample_media: SampleCache, tmp_path: Path
+) -> None:
+    """The relay over TLS (the session output without the direct socket path): FFmpeg
+    publishes and plays rtmps://, verifying the certificate."""
+    sample = sample_media.get(seconds=2)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_certificate.cert_path, tls_certificate.key_path)
+    verify = ["-tls_verify", "1", "-ca_file", str(tls_certificate.ca_path)]
+    async with trio.open_nursery() as nursery:
+        relay = Relay()
+        server: trio_rtmp.RTMPServer = await nursery.start(
+            functools.partial(relay.serve, 0, host="127.0.0.1", ssl_context=context)
+        )
+        url = f"rtmps://127.0.0.1:{server.port}/live/tls"
+        player = peers.ffmpeg_play(url, tmp_path / "tls.flv", input_options=verify)
+        await wait_for(lambda: players(relay, "tls") == 1, what="the TLS player")
+        publisher = peers.ffmpeg_publish(url, sample, extra=verify)
+        assert await publisher.wait_async(timeout=WAIT) == 0, publisher.log()
+        assert await player.wait_async() == 0, player.log()
+        server.stop()
+    compare_media(sample, tmp_path / "tls.flv").assert_ok(min_compared=40, max_source_left=0)
 
 
 @pytest.mark.slow

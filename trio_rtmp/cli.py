@@ -396,10 +396,14 @@ def _describe(error: BaseException) -> tuple[int | None, str]:
     if isinstance(error, ConnectionFailed | ConnectionTimeout):
         message = str(error)
         reason = _root_reason(error)
-        if reason and reason.lower() not in message.lower():
-            # "could not connect to h:p: all attempts to connect to h:p failed" says
-            # less than the reason.
-            message = message.partition(": all attempts to connect")[0] + f": {reason}"
+        if reason and isinstance(error, ConnectionFailed):
+            # "could not connect to H:P: <what Trio said>" -> "... H:P: Connection refused"
+            # (Trio's words repeat the address, or hide the reason in a group).
+            head = message.split(": ", 1)[0]
+            if head.startswith("could not connect to "):
+                message = f"{head}: {reason}"
+            elif reason.lower() not in message.lower():
+                message = f"{message} ({reason})"
         return EXIT_UNREACHABLE, message
     if isinstance(error, StreamNotFound):
         return EXIT_FAILED, f"stream not found ({error})"

@@ -2,13 +2,16 @@
 
     python bench/fanout.py [--players 200,1000] [--seconds 30] [--latency-players 100]
                            [--latency-seconds 10] [--rounds 1] [--quick] [--no-pin]
+                           [--servers trio-rtmp,nginx-rtmp] [--ours-command CMD]
 
 What runs, for each player count N and for each server (``trio-rtmp serve`` and
 nginx-rtmp, in turn, each in a fresh process):
 
-1. The server, alone on CPU 0 (``taskset``; everything else of the benchmark runs on
-   CPU 1, unless ``--no-pin`` or the machine has one CPU).  nginx-rtmp runs as one
-   process (``daemon off; master_process off;``), so both servers are one PID.
+1. The server, pinned to CPU 0 (``taskset``; everything else of the benchmark runs on
+   the other CPUs, unless ``--no-pin`` or the machine has one CPU), so that the load
+   generators do not take CPU time from it.  nginx-rtmp runs as one process
+   (``daemon off; master_process off;``), so both servers are one PID.  Other
+   programs on the machine are not kept off CPU 0: run it on a quiet machine.
 2. One FFmpeg publisher (``-re -stream_loop -1``, ``-c copy``) of a generated
    ~600 kbit/s H.264 + AAC FLV (640x360 25 fps, x264 CBR 540 kbit/s, AAC 64 kbit/s),
    through a counting TCP proxy (so we know what the publisher sent), and one
@@ -25,7 +28,10 @@ nginx-rtmp, in turn, each in a fresh process):
    - **CPU s / player-min**: the server's CPU time (utime + stime from /proc/PID/stat)
      over the window, minus the baseline rate times the window, divided by N and by
      the window in minutes.  The totals (CPU % of one core, window and baseline) are
-     printed too.
+     printed too, and the user part (the rest is kernel time: sends, and on loopback
+     the receiving side's TCP work too).  nginx-rtmp leaves Nagle's algorithm on for
+     its players (it never sets TCP_NODELAY) while Trio sets TCP_NODELAY on every
+     socket; that alone makes a large difference in kernel time.
    - **RSS / player**: (VmRSS at the end of the window - VmRSS at the end of the
      baseline) / N, from /proc/PID/status.
    - **complete**: the share of the N players that received at least 95 % of the bytes
@@ -47,6 +53,8 @@ The ratios are trio-rtmp / nginx-rtmp.  The targets (issue 7): CPU per player at
 it does not fail on them.
 
 ``--quick`` is a smoke run (N = 20, 5 s windows, 20 latency players) for the tests.
+``--ours-command`` runs another command as "trio-rtmp" (``{host}``, ``{port}`` and
+``{connections}`` are replaced), to measure a change to the relay against nginx-rtmp.
 """
 
 from __future__ import annotations
@@ -708,6 +716,15 @@ def print_summary(
                 f" RSS/player {max(r.rss_per_player for r in theirs) / 1024:.1f} KiB"
             )
         print(line)
+        # "complete" is relative to the reference player; a server that falls behind its
+        # publisher shortchanges the reference too, so compare with what was published.
+        for r in ours + theirs:
+            if r.publisher_bytes and r.reference_bytes < COMPLETE * r.publisher_bytes:
+                print(
+                    f"    note: {r.server} at N={n} delivered {r.reference_bytes} bytes to the "
+                    f"reference player while the publisher sent {r.publisher_bytes} "
+                    f"({100 * r.reference_bytes / r.publisher_bytes:.1f} %): it fell behind"
+                )
     for latency in latencies:
         if latency.failure is not None:
             print(f"  latency {latency.server}: FAILED: {latency.failure.splitlines()[0]}")

@@ -4,7 +4,9 @@ deliberately simple reference encoder written here from the specification."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import struct
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -276,7 +278,7 @@ def test_writer_rejects_illegal_messages(args: tuple[int, int, int, int, bytes])
 # Reader against the reference encoder: interleaving, Abort, extended timestamps
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(
     messages=message_lists(max_size=12),
     chunk_size=st.integers(1, 300),
@@ -292,17 +294,6 @@ def test_interleaved_chunk_streams(
     for m in messages:
         chunks = reference_chunks(m, chunk_size, extended_repeat=extended_repeat)
         queues.setdefault(m.chunk_stream_id, []).append(chunks)
-    # Bytes whose fmt 3 chunks leave out the extended timestamp are ambiguous only
-    # if a payload chunk happens to start with the timestamp's four bytes.
-    if not extended_repeat:
-        for m in messages:
-            ext = m.timestamp.to_bytes(4, "big")
-            assume(
-                all(
-                    not m.payload[i:].startswith(ext)
-                    for i in range(chunk_size, len(m.payload), chunk_size)
-                )
-            )
     order = []
     pending = {csid: [c for msg in q for c in msg] for csid, q in queues.items()}
     while pending:
@@ -311,6 +302,17 @@ def test_interleaved_chunk_streams(
         if not pending[csid]:
             del pending[csid]
     raw = set_chunk_size_bytes(chunk_size) + b"".join(order)
+    if not extended_repeat:
+        # Bytes whose fmt 3 chunks leave out the extended timestamp are ambiguous when
+        # the bytes after such a header happen to be the timestamp's four bytes.
+        ext = {m.chunk_stream_id: m.timestamp for m in messages if m.timestamp >= 0xFFFFFF}
+        position = len(raw) - sum(len(c) for c in order)
+        for chunk in order:
+            csid = _basic_csid(chunk)
+            if chunk[0] >> 6 == 3 and csid in ext:
+                start = position + (1 if csid < 64 else 2 if csid < 320 else 3)
+                assume(raw[start : start + 4] != ext[csid].to_bytes(4, "big"))
+            position += len(chunk)
     got = read_all(raw, data.draw(st.lists(st.integers(0, len(raw)), max_size=10)))[1:]
     # Completion order may differ from writing order across streams, never within one.
     for csid in queues:
@@ -318,6 +320,15 @@ def test_interleaved_chunk_streams(
             m for m in messages if m.chunk_stream_id == csid
         ]
     assert len(got) == len(messages)
+
+
+def _basic_csid(chunk: bytes) -> int:
+    low = chunk[0] & 0x3F
+    if low == 0:
+        return chunk[1] + 64
+    if low == 1:
+        return chunk[1] + (chunk[2] << 8) + 64
+    return low
 
 
 def set_chunk_size_bytes(size: int) -> bytes:
@@ -511,3 +522,67 @@ def test_payloads_are_bytes() -> None:
     raw = writer.data_to_send()
     for got in (read_all(raw), one_byte_at_a_time(raw), read_all(raw, [50, 3000, 9000])):
         assert [type(m.payload) for m in got] == [bytes] * 5
+
+
+# ---------------------------------------------------------------------------
+# Hostile patterns that made earlier readers quadratic (a CPU denial of service).
+# They must finish quickly; the alarm only catches a hang, it measures nothing.
+
+
+@pytest.fixture
+def hang_guard() -> Iterator[None]:
+    def expired(signum: int, frame: object) -> None:
+        raise AssertionError("the reader took over 60 s: quadratic behaviour")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(60)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_interleaved_one_byte_chunks(hang_guard: None) -> None:
+    # Two chunk streams alternate every two 1-byte chunks through two 100 KB messages.
+    size = 100_000
+    a = reference_chunks(Message(4, 8, 0, 1, bytes(size)), 1)
+    b = reference_chunks(Message(6, 9, 0, 1, b"\x01" * size), 1)
+    order = []
+    for i in range(0, size, 2):
+        order += a[i : i + 2] + b[i : i + 2]
+    raw = set_chunk_size_bytes(1) + b"".join(order)
+    got = read_all(raw, list(range(0, len(raw), 65536)), limits=Limits(max_chunk_size=1 << 20))
+    assert [m.payload for m in got[1:]] == [bytes(size), b"\x01" * size]
+
+
+def test_a_large_chunk_trickling_in(hang_guard: None) -> None:
+    # An 8 MB message in one 8 MB chunk, arriving 16 bytes at a time: the pending
+    # chunk must not be copied again on every call (that was terabytes of copying).
+    writer = ChunkWriter()
+    writer.write(2, 1, 0, 0, struct.pack(">I", 8 << 20))
+    writer.write(6, 9, 0, 1, b"\x04" * (8 << 20))
+    raw = writer.data_to_send()
+    reader = ChunkReader()
+    got: list[Message] = []
+    for i in range(0, len(raw), 16):
+        got += reader.receive_data(raw[i : i + 16])
+    assert [len(m.payload) for m in got] == [4, 8 << 20]
+
+
+def test_a_large_message_trickling_in(hang_guard: None) -> None:
+    # A 200 KB single-chunk message (deferred whole by the fast path) and an 8 MB one
+    # in 4096-byte chunks, both arriving a few bytes at a time.
+    writer = ChunkWriter()
+    writer.write(2, 1, 0, 0, struct.pack(">I", 1 << 20))
+    writer.write(6, 9, 0, 1, b"\x02" * 200_000)
+    writer.write(2, 1, 0, 0, struct.pack(">I", 4096))
+    writer.write(6, 9, 40, 1, b"\x03" * 8_000_000)
+    raw = writer.data_to_send()
+    reader = ChunkReader()
+    got: list[Message] = []
+    step = 7
+    for i in range(0, 300_000, step):
+        got += reader.receive_data(raw[i : min(i + step, 300_000)])
+    got += reader.receive_data(raw[300_000:])
+    assert [len(m.payload) for m in got if m.type_id == 9] == [200_000, 8_000_000]

@@ -98,6 +98,7 @@ class _ReadStream:
         "message_stream_id",
         "pieces",
         "remaining",
+        "settled",
         "timestamp",
         "type_id",
     )
@@ -117,6 +118,8 @@ class _ReadStream:
         # The message being reassembled: its pieces (views into the current input
         # while a receive_data call runs, bytes between calls) and what is missing.
         self.pieces: list[bytes | bytearray | memoryview] = []
+        # How many leading pieces are bytes from earlier receive_data calls.
+        self.settled = 0
         self.remaining = 0
 
 
@@ -140,6 +143,8 @@ _new_message = functools.partial(tuple.__new__, Message)
 # as copying 600 bytes); others are copied once and have their headers cut out by a
 # strided delete, which costs two more copies but no Python work per chunk.
 _JOIN_LIMIT = 8
+# Most continuation chunks one bulk step reads (and checks) at once.
+_RUN_WINDOW = 256
 _JOIN_CHUNK_SIZE = 512
 # A message up to this size that has only partly arrived is left unread until all of
 # it is there, then read by the fast path.  Bigger ones are reassembled as they come,
@@ -181,9 +186,11 @@ class ChunkReader:
         # An incomplete chunk left over from the previous call (always starts at a
         # chunk boundary).
         self._leftover = memoryview(b"")
-        # Bytes still missing from a whole message left in ``_leftover`` to be read
-        # in one go (see ``_DEFER_LIMIT``).
+        # Bytes still missing from the chunk or whole message (see ``_DEFER_LIMIT``)
+        # left in ``_leftover``, and the input collected for it since.
         self._missing = 0
+        self._extra: list[bytes] = []
+        self._extra_size = 0
         self._streams: dict[int, _ReadStream] = {}
         self._chunk_size = DEFAULT_CHUNK_SIZE
         # The chunk streams with a one-byte basic header, indexed by that byte, for
@@ -204,7 +211,7 @@ class ChunkReader:
     @property
     def buffered_bytes(self) -> int:
         """Bytes held: unparsed input plus partly reassembled messages."""
-        return len(self._leftover) + self._partial_bytes
+        return len(self._leftover) + self._extra_size + self._partial_bytes
 
     def set_chunk_size(self, chunk_size: int) -> None:
         """Read with ``chunk_size`` from now on.
@@ -239,15 +246,30 @@ class ChunkReader:
             leftover = self._leftover
             start = 0
             if leftover:
+                missing = self._missing
+                if missing and len(data) < missing:
+                    # Still not enough for the pending chunk or deferred message:
+                    # collect, without copying the leftover again (a peer trickling
+                    # bytes must not make this quadratic).
+                    self._extra.append(data)
+                    self._extra_size += len(data)
+                    self._missing = missing - len(data)
+                    self._check_buffered(len(leftover) + self._extra_size)
+                    return messages
                 # Finish the pending chunk (or deferred message) from a head of
                 # ``data`` instead of copying all of ``data`` behind the leftover.  The
                 # head is enough for what was missing plus one more full chunk.
-                if self._missing:
-                    head = self._missing
+                if missing:
+                    head = missing
                     self._missing = 0
                 else:
                     head = max(_MAX_HEADER + self._chunk_size - len(leftover), 64)
-                joined = b"".join((leftover, memoryview(data)[:head]))
+                extra = self._extra
+                joined = b"".join((leftover, *extra, memoryview(data)[:head]))
+                if extra:
+                    leftover = memoryview(joined)[: len(leftover) + self._extra_size]
+                    extra.clear()
+                    self._extra_size = 0
                 consumed = self._parse(joined, 0, messages)
                 if consumed < len(leftover):
                     # Still incomplete: ``data`` was shorter than the head.
@@ -262,16 +284,23 @@ class ChunkReader:
             self._failed = exc
             raise
         finally:
-            # Partial messages may hold views of this call's input: make them bytes.
+            # Partial messages may hold views of this call's input: make the pieces of
+            # this call one bytes object (earlier calls' pieces are bytes already, and
+            # are not copied again).
             for st in self._in_progress:
                 pieces = st.pieces
-                if len(pieces) > 1 or type(pieces[0]) is not bytes:
-                    st.pieces = [b"".join(pieces)]
+                settled = st.settled
+                if len(pieces) > settled + 1 or type(pieces[-1]) is not bytes:
+                    pieces[settled:] = [b"".join(pieces[settled:])]
+                st.settled = len(pieces)
         return messages
 
     def _keep(self, rest: memoryview) -> None:
         self._leftover = rest
-        if len(rest) + self._partial_bytes > self._limits.max_buffered_bytes:
+        self._check_buffered(len(rest))
+
+    def _check_buffered(self, unparsed: int) -> None:
+        if unparsed + self._partial_bytes > self._limits.max_buffered_bytes:
             raise self._fail(
                 f"more than {self._limits.max_buffered_bytes} bytes buffered by the chunk reader"
             )
@@ -450,8 +479,11 @@ class ChunkReader:
                 # old librtmp (and others) leave it out: peek and compare.
                 if st is not None and st.extended:
                     if p + 4 > end:
-                        break
-                    if buf[p : p + 4] == st.ext_bytes:
+                        # Too few bytes to compare: wait, unless what is there
+                        # already differs from the field (a short last chunk).
+                        if st.ext_bytes.startswith(buf[p:end]):
+                            break
+                    elif buf[p : p + 4] == st.ext_bytes:
                         p += 4
             else:
                 ts_value = ts_field
@@ -481,6 +513,7 @@ class ChunkReader:
                     (csid, st.type_id, st.timestamp, st.message_stream_id, b"".join(st.pieces))
                 )
                 st.pieces = []
+                st.settled = 0
                 self._partial_bytes -= st.length
                 in_progress.discard(st)
             else:
@@ -530,6 +563,7 @@ class ChunkReader:
                         )
                     in_progress.add(st)
                     st.pieces = [view[p:pos]]
+                    st.settled = 0
                     st.remaining = length - n
                     self._partial_bytes += n
                     pos = self._run(st, buf, view, pos, end, chunk_size)
@@ -537,6 +571,7 @@ class ChunkReader:
                         continue
                     message = _new_message((csid, type_id, st.timestamp, msid, b"".join(st.pieces)))
                     st.pieces = []
+                    st.settled = 0
                     self._partial_bytes -= length
                     in_progress.discard(st)
 
@@ -577,6 +612,11 @@ class ChunkReader:
         # Chunks still to come for this message; the last may be short.
         count = (remaining + chunk_size - 1) // chunk_size
         total = remaining + count * hlen
+        if count > _RUN_WINDOW:
+            # Look at a bounded window at a time: an interleaving peer must not make
+            # every call scan the rest of the buffer (quadratic time).
+            count = _RUN_WINDOW
+            total = count * stride
         if pos + total <= end:
             stop = pos + total
         else:
@@ -627,6 +667,7 @@ class ChunkReader:
                 self._partial_bytes -= st.length - st.remaining
                 self._in_progress.discard(st)
                 st.pieces = []
+                st.settled = 0
                 st.remaining = 0
         return chunk_size
 
@@ -634,15 +675,28 @@ class ChunkReader:
 class _WriteStream:
     """What the writer remembers about one chunk stream (for header compression)."""
 
-    __slots__ = ("delta", "length", "message_stream_id", "timestamp", "type_id")
+    __slots__ = (
+        "basic",
+        "continuation",
+        "delta",
+        "length",
+        "message_stream_id",
+        "timestamp",
+        "type_id",
+    )
 
-    def __init__(self, timestamp: int, length: int, type_id: int, message_stream_id: int):
-        self.timestamp = timestamp
+    def __init__(self, chunk_stream_id: int) -> None:
+        # The basic headers of this chunk stream for fmt 0..3, and the header of a
+        # continuation chunk (fmt 3, plus the extended timestamp when there is one).
+        self.basic = tuple(_basic_header(fmt, chunk_stream_id) for fmt in range(4))
+        self.continuation = self.basic[3]
+        self.timestamp = 0
         # None until a fmt 1/2 header has established a delta that fmt 3 may repeat.
         self.delta: int | None = None
-        self.length = length
-        self.type_id = type_id
-        self.message_stream_id = message_stream_id
+        self.length = -1
+        self.type_id = -1
+        # -1: nothing written yet, so the first message gets fmt 0.
+        self.message_stream_id = -1
 
 
 def _check_message(
@@ -683,14 +737,33 @@ def _message_header(
     return basic
 
 
+@functools.lru_cache(maxsize=64)
+def _piece_struct(chunk_size: int) -> struct.Struct:
+    return struct.Struct(f"{chunk_size}s")
+
+
+_first = operator.itemgetter(0)
+
+
+def _split(payload: bytes, chunk_size: int) -> list[bytes] | list[memoryview]:
+    """``payload`` cut into chunk-size pieces (the last one shorter)."""
+    length = len(payload)
+    if chunk_size >= _JOIN_CHUNK_SIZE:
+        view = memoryview(payload)
+        return [view[i : i + chunk_size] for i in range(0, length, chunk_size)]
+    # Small chunks: cut them in C (struct's iterator), not one Python slice each.
+    whole = length - length % chunk_size
+    pieces = list(map(_first, _piece_struct(chunk_size).iter_unpack(memoryview(payload)[:whole])))
+    if whole < length:
+        pieces.append(payload[whole:])
+    return pieces
+
+
 def _chunk_body(first_header: bytes, continuation: bytes, payload: bytes, chunk_size: int) -> bytes:
     length = len(payload)
     if length <= chunk_size:
         return first_header + payload
-    view = memoryview(payload)
-    return first_header + continuation.join(
-        [view[i : i + chunk_size] for i in range(0, length, chunk_size)]
-    )
+    return first_header + continuation.join(_split(payload, chunk_size))
 
 
 def encode_message(
@@ -746,8 +819,9 @@ class ChunkWriter:
             raise LocalProtocolError(f"illegal chunk size {chunk_size}")
         self._chunk_size = chunk_size
         self._streams: dict[int, _WriteStream] = {}
-        self._continuations: dict[int, bytes] = {}
-        self._out = bytearray()
+        # The output, as pieces joined once by data_to_send (no copy per message).
+        self._parts: list[bytes] = []
+        self._buffered = 0
 
     @property
     def chunk_size(self) -> int:
@@ -763,54 +837,72 @@ class ChunkWriter:
         payload: bytes,
     ) -> None:
         """Queue one message on ``chunk_stream_id``."""
+        if type(payload) is not bytes:
+            # Queued by reference until data_to_send(): never a buffer that can change.
+            payload = bytes(payload)
         length = len(payload)
-        _check_message(chunk_stream_id, type_id, timestamp, message_stream_id, length)
+        if length > MAX_MESSAGE_LENGTH or timestamp < 0 or not 0 <= type_id <= 0xFF:
+            _check_message(chunk_stream_id, type_id, timestamp, message_stream_id, length)
         timestamp &= 0xFFFFFFFF
         st = self._streams.get(chunk_stream_id)
-        if st is None or st.message_stream_id != message_stream_id:
+        if st is None:
+            _check_message(chunk_stream_id, type_id, timestamp, message_stream_id, length)
+            st = self._streams[chunk_stream_id] = _WriteStream(chunk_stream_id)
+        if st.message_stream_id != message_stream_id:
+            if not 0 <= message_stream_id <= 0xFFFFFFFF:
+                _check_message(chunk_stream_id, type_id, timestamp, message_stream_id, length)
             fmt = 0
             field = timestamp
         else:
-            delta = (timestamp - st.timestamp) & 0xFFFFFFFF
-            if delta & 0x80000000:
+            field = (timestamp - st.timestamp) & 0xFFFFFFFF
+            if field & 0x80000000:
                 # Time went backwards (as a serial number): only fmt 0 can say so.
                 fmt = 0
                 field = timestamp
             elif st.length != length or st.type_id != type_id:
                 fmt = 1
-                field = delta
-            elif st.delta != delta:
+            elif st.delta != field:
                 fmt = 2
-                field = delta
             else:
                 fmt = 3
-                field = delta
-        extended = field >= _EXTENDED
-        header = _message_header(
-            fmt,
-            chunk_stream_id,
-            _EXTENDED if extended else field,
-            length,
-            type_id,
-            message_stream_id,
-        )
-        continuation = self._continuations.get(chunk_stream_id)
-        if continuation is None:
-            continuation = self._continuations[chunk_stream_id] = _basic_header(3, chunk_stream_id)
-        if extended:
+        basic = st.basic
+        if field < _EXTENDED:
+            if fmt == 3:
+                header = basic[3]
+            elif fmt == 2:
+                header = basic[2] + _U32.pack(field)[1:]
+            elif fmt == 1:
+                header = basic[1] + _FMT1.pack(
+                    (field << 8) | (length >> 16), length & 0xFFFF, type_id
+                )
+            else:
+                header = (
+                    basic[0]
+                    + _FMT1.pack((field << 8) | (length >> 16), length & 0xFFFF, type_id)
+                    + _U32_LE.pack(message_stream_id)
+                )
+            continuation = basic[3]
+        else:
+            header = _message_header(
+                fmt, chunk_stream_id, _EXTENDED, length, type_id, message_stream_id
+            )
             ext = _U32.pack(field)
             header += ext
-            continuation += ext
-        self._out += _chunk_body(header, continuation, payload, self._chunk_size)
-        if st is None:
-            st = self._streams[chunk_stream_id] = _WriteStream(
-                timestamp, length, type_id, message_stream_id
-            )
+            continuation = basic[3] + ext
+        parts = self._parts
+        chunk_size = self._chunk_size
+        parts.append(header)
+        if length <= chunk_size:
+            parts.append(payload)
+            self._buffered += len(header) + length
         else:
-            st.timestamp = timestamp
-            st.length = length
-            st.type_id = type_id
-            st.message_stream_id = message_stream_id
+            body = continuation.join(_split(payload, chunk_size))
+            parts.append(body)
+            self._buffered += len(header) + len(body)
+        st.timestamp = timestamp
+        st.length = length
+        st.type_id = type_id
+        st.message_stream_id = message_stream_id
         # After fmt 0 the readers disagree on what a following fmt 3 means (FFmpeg adds
         # the absolute time again), so only a fmt 1/2 delta may be repeated by fmt 3.
         st.delta = None if fmt == 0 else field
@@ -827,7 +919,8 @@ class ChunkWriter:
         chunked with this writer's chunk size, and that the chunk stream is not one
         this writer compresses against; :meth:`forget` can reset one that is.
         """
-        self._out += data
+        self._parts.append(data)
+        self._buffered += len(data)
 
     def forget(self, chunk_stream_id: int) -> None:
         """Drop the header state of a chunk stream: its next message gets fmt 0."""
@@ -835,11 +928,15 @@ class ChunkWriter:
 
     def data_to_send(self) -> bytes:
         """Return and clear everything queued so far."""
-        data = bytes(self._out)
-        self._out.clear()
+        parts = self._parts
+        if not parts:
+            return b""
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
+        self._buffered = 0
         return data
 
     @property
     def buffered(self) -> int:
         """Bytes queued and not yet taken by :meth:`data_to_send`."""
-        return len(self._out)
+        return self._buffered

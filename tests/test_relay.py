@@ -34,6 +34,7 @@ from peers import (
     free_port,
     peer_binary,
     probe_packets,
+    probe_streams,
 )
 from server_support import RawClient, open_fds, read_tags, rss_bytes, write_flv
 
@@ -210,6 +211,7 @@ async def test_ffmpeg_publishes_every_player_plays(
 
     for name in ("ffmpeg.flv", "rtmpdump.flv"):
         compare_media(sample_flv, tmp_path / name).assert_ok(min_compared=90, max_source_left=0)
+
     compare_media(sample_flv, client.flv(tmp_path / "client.flv")).assert_ok(
         min_compared=90, max_source_left=0
     )
@@ -243,6 +245,41 @@ async def test_ffmpeg_publishes_every_player_plays(
     assert [t.tag_type for t in first[:3]] == [18, 9, 8]
     assert video_info(first[1].data) == (False, True)
     assert first[3].tag_type == 9 and video_info(first[3].data) == (True, False)
+
+
+async def test_ffmpeg_player_sees_only_the_media(
+    peers: Peers, sample_media: SampleCache, tmp_path: Path
+) -> None:
+    """FFmpeg copying everything (-map 0) into MP4 finds audio and video and nothing
+    else: the play's status messages must not look like a data stream (FFmpeg 5.1 made
+    one of a NetStream.Data.Start data message and then failed to write the MP4)."""
+    source = sample_media.get(seconds=2)
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        url = relay_url(server, "mp4")
+        out = tmp_path / "out.mp4"
+        player = peers.start(
+            [
+                "ffmpeg",
+                "-hide_banner",
+                "-nostdin",
+                "-y",
+                "-i",
+                url,
+                "-map",
+                "0",
+                "-c",
+                "copy",
+                str(out),
+            ],
+            "ffmpeg-mp4",
+        )
+        await wait_for(lambda: players(relay, "mp4") == 1, what="the player")
+        publisher = peers.ffmpeg_publish(url, source)
+        assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+        assert await player.wait_async() == 0, player.log()
+        server.stop()
+    assert sorted(s.media for s in probe_streams(out)) == ["audio", "video"]
 
 
 @pytest.mark.slow

@@ -1187,7 +1187,7 @@ class ServerConnection(_Connection):
 
         Sends StreamIsRecorded (for a recorded stream), StreamBegin,
         NetStream.Play.Reset, NetStream.Play.Start, ``|RtmpSampleAccess`` and
-        NetStream.Data.Start, as FMS and nginx-rtmp do.
+        NetStream.Data.Start (as an onStatus command), as FMS does.
         """
         stream = self._stream(stream_id, "accept a play")
         self._move(stream_id, stream, StreamInput.PLAY_ACCEPTED, remote=False)
@@ -1210,11 +1210,11 @@ class ServerConnection(_Connection):
             msg.Data(values=("|RtmpSampleAccess", True, True), message_stream_id=stream_id),
             DATA_CHUNK_STREAM,
         )
-        self._send(
-            msg.Data(
-                values=("onStatus", {"code": "NetStream.Data.Start"}), message_stream_id=stream_id
-            ),
-            DATA_CHUNK_STREAM,
+        # FMS sends NetStream.Data.Start as a data message, which FFmpeg (5.1) takes
+        # for a data stream of the media ("Data: none", breaking ``-map 0`` into
+        # MP4); as an onStatus command every client reads it as the status it is.
+        self._stream_status(
+            stream_id, "status", "NetStream.Data.Start", f"Started playing {name}.", details=name
         )
 
     def reject_play(

@@ -41,6 +41,7 @@ from .core.amf import ECMAArray
 from .media.flv import TagType, is_audio_sequence_header, video_info
 from .media.flvfile import FlvTag, FlvWriter
 from .server import (
+    PreparedBatch,
     PreparedMessage,
     Reject,
     RTMPServer,
@@ -195,6 +196,8 @@ class RelayStream:
         self._dropped_gone = 0
         self._live_since = 0.0
         self._forwards: list[trio.MemorySendChannel[FlvTag]] = []
+        # Messages relayed but not yet sent to the players (see flush()).
+        self._pending: list[tuple[PreparedMessage, int]] = []
 
     @property
     def live(self) -> bool:
@@ -230,6 +233,7 @@ class RelayStream:
         self._forwards = self.relay._start_forwards(self)
 
     def stop(self) -> None:
+        self.flush()
         self.publisher = None
         for player in self._player_list:
             if not player.session.closed:
@@ -247,7 +251,7 @@ class RelayStream:
     def set_metadata(self, metadata: dict[str, Any], timestamp: int = 0) -> None:
         body = amf0.encode("onMetaData", ECMAArray(metadata))
         self.metadata = PreparedMessage(18, timestamp, body)
-        self._fan_out(self.metadata, _HEADER)
+        self._pending.append((self.metadata, _HEADER))
         self._forward(FlvTag(18, timestamp, body))
 
     def publish(self, tag: FlvTag) -> None:
@@ -279,7 +283,9 @@ class RelayStream:
             else:
                 kind = _AUDIO
                 self._cache(message, size)
-        self._fan_out(message, kind)
+        # Fanned out once per read of the publisher's connection (flush(), called
+        # from the handler's on_batch_end): one write per player for all of it.
+        self._pending.append((message, kind))
         if self._forwards:
             self._forward(tag)
 
@@ -299,30 +305,56 @@ class RelayStream:
         self._gop.append(message)
         self._gop_bytes += size
 
+    def flush(self) -> None:
+        """Send the messages relayed since the last flush to every player."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        if len(pending) == 1:
+            self._fan_out(*pending[0])
+            return
+        limit = self.relay.config.player_queue_bytes
+        batch = PreparedBatch([message for message, _ in pending])
+        for player in self._player_list:
+            session = player.session
+            if player.dropping or session.queued_bytes >= limit:
+                # A player behind: the per-message rules decide what it still gets.
+                for message, kind in pending:
+                    self._deliver(player, session, message, kind, limit)
+            else:
+                session.write_prepared(player.stream_id, batch)
+
     def _fan_out(self, message: PreparedMessage, kind: int) -> None:
         limit = self.relay.config.player_queue_bytes
         for player in self._player_list:
-            session = player.session
-            if kind != _HEADER:
-                queued = session.queued_bytes
-                if kind == _KEY:
-                    if queued >= limit:
-                        player.dropping = True
-                        player.dropped += 1
-                        session.dropped += 1
-                        continue
-                    player.dropping = False
-                elif kind == _INTER:
-                    if player.dropping or queued >= limit:
-                        player.dropping = True
-                        player.dropped += 1
-                        session.dropped += 1
-                        continue
-                elif queued >= limit:
+            self._deliver(player, player.session, message, kind, limit)
+
+    @staticmethod
+    def _deliver(
+        player: _Player, session: ServerSession, message: PreparedMessage, kind: int, limit: int
+    ) -> None:
+        """The slow-player policy for one message and one player."""
+        if kind != _HEADER:
+            queued = session.queued_bytes
+            if kind == _KEY:
+                if queued >= limit:
+                    player.dropping = True
                     player.dropped += 1
                     session.dropped += 1
-                    continue
-            session.write_prepared(player.stream_id, message)
+                    return
+                player.dropping = False
+            elif kind == _INTER:
+                if player.dropping or queued >= limit:
+                    player.dropping = True
+                    player.dropped += 1
+                    session.dropped += 1
+                    return
+            elif queued >= limit:
+                player.dropped += 1
+                session.dropped += 1
+                return
+        session.write_prepared(player.stream_id, message)
 
     def _forward(self, tag: FlvTag) -> None:
         for channel in self._forwards:
@@ -357,9 +389,19 @@ class RelayStream:
 
     def start_player(self, session: ServerSession, stream_id: int) -> None:
         """Send a player that just started what it needs to begin decoding."""
+        # What is pending is in the caches already: the others get it first.
+        self.flush()
         if not self.live:
             return
-        for message in self._start_messages():
+        headers = [m for m in (self.metadata, self.video_header, self.audio_header) if m]
+        gop = self._gop if self._gop_valid else []
+        if gop:
+            # Stamp the metadata and sequence headers with the GOP's first time, so a
+            # late joiner's timeline starts where its media does (a recording of it
+            # would otherwise begin minutes before its first frame).
+            start = gop[0].timestamp
+            headers = [PreparedMessage(m.type_id, start, m.payload) for m in headers]
+        for message in headers + gop:
             session.write_prepared(stream_id, message)
 
     def remove_player(self, session: ServerSession, stream_id: int) -> None:
@@ -458,6 +500,10 @@ class _RelayHandler(ServerHandler):
             stream.publish(data)
 
     on_audio = on_video
+
+    def on_batch_end(self) -> None:
+        for stream in self._publishing.values():
+            stream.flush()
 
     async def on_delete_stream(self, stream_id: int) -> None:
         stream = self._publishing.pop(stream_id, None)

@@ -27,6 +27,7 @@ the session.  A misbehaving connection costs only its own session.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import math
 import os
@@ -52,6 +53,7 @@ from .media.frames import Frame
 from .media.mux import Muxer
 
 __all__ = [
+    "PreparedBatch",
     "PreparedMessage",
     "RTMPServer",
     "Reject",
@@ -103,6 +105,11 @@ class ServerConfig:
     max_queued_bytes: int = attrs.field(default=4 * 1024 * 1024, validator=_positive)
     #: Frames (or tags) waiting for a slow handler, per publishing stream.
     handler_buffer: int = attrs.field(default=256, validator=_positive)
+    #: Send every write at once (TCP_NODELAY).  Off by default, as in nginx-rtmp: the
+    #: kernel may then coalesce small writes while earlier data is unacknowledged,
+    #: which costs far less CPU per player (a relay makes many small writes) for at
+    #: most a round trip of added delay on a small message.
+    tcp_nodelay: bool = False
 
 
 class Reject(Exception):
@@ -172,6 +179,13 @@ class ServerHandler:
     async def on_disconnect(self) -> None:
         """The connection is gone (called once, last)."""
 
+    def on_batch_end(self) -> None:
+        """All events of one read from the connection were handled (synchronous).
+
+        A place to act once per batch of messages instead of once per message; the
+        relay fans out a publisher's messages here, one write per player per read.
+        """
+
 
 class PreparedMessage:
     """A message chunked once and shared by many sessions (what a relay fans out).
@@ -210,6 +224,39 @@ class PreparedMessage:
 
     def __len__(self) -> int:
         return len(self.payload)
+
+
+class PreparedBatch:
+    """Several prepared messages sent as one write (what a relay sends per read)."""
+
+    __slots__ = ("_cache", "media", "messages")
+
+    def __init__(self, messages: list[PreparedMessage]) -> None:
+        self.messages = messages
+        #: How many of them are audio or video.
+        self.media = sum(m.media for m in messages)
+        self._cache: dict[tuple[int, int], bytes] = {}
+
+    def chunks(self, message_stream_id: int, chunk_size: int) -> bytes:
+        """The messages' chunk bytes, one after another, for one receiver format."""
+        key = (message_stream_id, chunk_size)
+        data = self._cache.get(key)
+        if data is None:
+            data = self._cache[key] = b"".join(
+                [m.chunks(message_stream_id, chunk_size) for m in self.messages]
+            )
+        return data
+
+    def __len__(self) -> int:
+        return sum(len(m) for m in self.messages)
+
+
+def _allow_coalescing(stream: trio.abc.Stream) -> None:
+    """Turn TCP_NODELAY off (Trio turns it on for every TCP socket)."""
+    inner = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+    if isinstance(inner, trio.SocketStream):
+        with contextlib.suppress(OSError):  # not TCP after all
+            inner.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, False)
 
 
 @attrs.frozen(kw_only=True)
@@ -398,6 +445,9 @@ class ServerSession:
             config=self._config.connection,
         )
         self._output = _Output(self, stream)
+        self._chunk_size = self._conn.chunk_size
+        if not self._config.tcp_nodelay:
+            _allow_coalescing(stream)
         self._cancel = trio.CancelScope()
         self._started_at = trio.current_time()
         self._last_activity = self._last_input = self._started_at
@@ -518,13 +568,13 @@ class ServerSession:
         for timestamp, tag in muxer.mux(frame):
             await self.send_tag(stream_id, timestamp, tag)
 
-    def write_prepared(self, stream_id: int, message: PreparedMessage) -> None:
+    def write_prepared(self, stream_id: int, message: PreparedMessage | PreparedBatch) -> None:
         """Queue a shared message for a playing client; never blocks, never drops.
 
         The relay's fast path: the bytes are chunked once for every session.  The
         caller decides what to drop by looking at :attr:`queued_bytes`.
         """
-        self._output.write(message.chunks(stream_id, self._conn.chunk_size))
+        self._output.write(message.chunks(stream_id, self._chunk_size))
         self._messages_sent += message.media
 
     def notify_publish(self, stream_id: int) -> None:
@@ -571,6 +621,9 @@ class ServerSession:
 
     def _flush(self, *, activity: bool = True) -> None:
         data = self._conn.data_to_send()
+        # The chunk size shared messages are cut for (it changes only when we send a
+        # Set Chunk Size, which goes out through here).
+        self._chunk_size = self._conn.chunk_size
         if data:
             self._output.write(data)
             if activity:
@@ -684,6 +737,7 @@ class ServerSession:
         if events:
             for event in events:
                 await self._event(event)
+            self._handler.on_batch_end()
             # A callback may have used the connection directly (``on_command``
             # answering with ``session.connection.send_result``).
             self._flush()

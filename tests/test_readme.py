@@ -1,0 +1,76 @@
+"""The README's examples that no other test file owns, run as they are written.
+
+(The client, server-handler and media examples are run by test_client_readme.py,
+test_server.py and test_media_readme_examples.py, which also check that README.md
+holds them verbatim.)
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import trio
+
+import trio_rtmp
+from trio_rtmp.media.flvfile import FlvTag
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def section(heading: str) -> str:
+    text = README.read_text()
+    start = text.index(f"\n{heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def test_readme_names_both_setup_commands() -> None:
+    text = section("## Set up")
+    assert "pip install . && trio-rtmp serve" in text
+    assert "pip install -e '.[test]' && pytest" in text
+
+
+def test_use_the_core_from_any_event_loop() -> None:
+    [code] = python_blocks(section("## Use the core from any event loop"))
+    exec(compile(code, "<README core example>", "exec"), {"__name__": "readme"})
+
+
+async def test_run_a_server_example(tmp_path: Path, monkeypatch: Any) -> None:
+    [code] = python_blocks(section("## Run a server"))
+    monkeypatch.chdir(tmp_path)  # it records into ./recordings
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    exec(compile(code, "<README relay example>", "exec"), namespace)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            relay = await nursery.start(namespace["main"], 0)
+            assert relay.server is not None
+            url = f"rtmp://127.0.0.1:{relay.server.port}/live/cam"
+            async with trio_rtmp.open_client(url) as client:
+                await client.publish()
+                await client.send_metadata({"width": 64.0, "height": 64.0})
+                await client.send_tag(
+                    0,
+                    FlvTag(
+                        9, 0, b"\x17\x00\x00\x00\x00\x01\x42\x00\x1e\xff\xe1\x00\x00\x01\x00\x00"
+                    ),
+                )
+                await client.send_tag(0, FlvTag(9, 0, b"\x17\x01\x00\x00\x00\x00\x00\x00\x01\x65"))
+                # The server reads what the client sent a moment later.
+                while relay.streams["live", "cam"].messages < 2:
+                    await trio.sleep(0.01)
+                stats = {(s.app, s.stream_key): s for s in relay.statistics()}
+                assert stats["live", "cam"].live
+                assert stats["live", "cam"].messages == 2
+            # The publisher left: the recording is finished and closed.
+            folder = tmp_path / "recordings" / "live"
+            while not any(p.stat().st_size > 100 for p in folder.glob("cam-*.flv")):
+                await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+    [recording] = (tmp_path / "recordings" / "live").glob("cam-*.flv")
+    assert recording.read_bytes()[:3] == b"FLV"

@@ -698,12 +698,16 @@ def print_summary(
         if theirs:
             cpu_theirs = [r.cpu_per_player_minute for r in theirs]
             ratios = [ratio(a, b) for a, b in zip(cpu_ours, cpu_theirs, strict=False)]
-            value = statistics.median(cpu_ours) / statistics.median(cpu_theirs)
-            line += (
-                f", nginx-rtmp {statistics.median(cpu_theirs):.5f} s/min, ratio {value:.2f}x"
-                f" (per round: {', '.join(f'{x:.2f}' for x in ratios)})"
-                f" {'OK' if value <= 2 else 'MISSED'}"
-            )
+            line += f", nginx-rtmp {statistics.median(cpu_theirs):.5f} s/min, "
+            if statistics.median(cpu_theirs) > 0:
+                value = statistics.median(cpu_ours) / statistics.median(cpu_theirs)
+                line += (
+                    f"ratio {value:.2f}x (per round: {', '.join(f'{x:.2f}' for x in ratios)})"
+                    f" {'OK' if value <= 2 else 'MISSED'}"
+                )
+            else:
+                # A short run with few players can leave nothing above the baseline.
+                line += "ratio n/a (nginx-rtmp's cost did not rise above its baseline)"
         complete = min(r.complete_share for r in ours)
         rss = max(r.rss_per_player for r in ours) / 1024
         line += (

@@ -67,8 +67,8 @@ def test_quick_run_prints_the_table() -> None:
         assert not row.startswith("FAILED"), f"{server}: {row}\n{output}"
         assert re.search(r"\d+\.\d+%", row), f"{server}: no share of complete players\n{output}"
     assert re.search(
-        r"N=20: CPU/player trio-rtmp [\d.]+ s/min, nginx-rtmp [\d.]+ s/min, ratio", output
-    )
+        r"N=20: CPU/player trio-rtmp -?[\d.]+ s/min, nginx-rtmp -?[\d.]+ s/min, ratio", output
+    ), output
     for server in ("trio-rtmp", "nginx-rtmp"):
         assert re.search(
             rf"latency {server} \(20 players\): p50 [\d.]+ ms, p90 [\d.]+ ms, p99 [\d.]+ ms", output

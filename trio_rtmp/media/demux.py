@@ -176,8 +176,8 @@ def legacy_audio_info(first_byte: int, frame: bytes = b"") -> AudioInfo:
 _unpack_head = struct.Struct(">BII").unpack_from
 # Frames are built here from values already checked, without attrs' __init__ (see
 # frames._video_sample).
-_new = object.__new__
-_set = object.__setattr__
+# Samples are built from values already checked, without the validation.
+_new_tuple = tuple.__new__
 
 
 class _Track:
@@ -292,14 +292,9 @@ class Demuxer:
                         payload = [data[9:]]  # one NAL unit, the common case
                     else:
                         payload = _split_nal_units(data, state.nal_length_size, 5)
-                    sample = _new(VideoSample)
-                    _set(sample, "payload", payload)
-                    _set(sample, "dts", timestamp)
                     # The SI24 composition time is the low three bytes of ``head``.
-                    _set(sample, "pts", timestamp + ((head & 0xFFFFFF) ^ 0x800000) - 0x800000)
-                    _set(sample, "keyframe", keyframe)
-                    _set(sample, "track", 0)
-                    return [sample]
+                    pts = timestamp + ((head & 0xFFFFFF) ^ 0x800000) - 0x800000
+                    return [_new_tuple(VideoSample, (payload, timestamp, pts, keyframe, 0))]
         if not data:
             return []
         return self._video_tag(timestamp, parse_video_tag(data))
@@ -313,11 +308,7 @@ class Demuxer:
             return []
         # Fast path: raw AAC of a configured track.
         if self._fast_aac and data[0] & 0xF0 == 0xA0 and len(data) >= 2 and data[1] == 1:
-            sample = _new(AudioSample)
-            _set(sample, "payload", data[2:])
-            _set(sample, "timestamp", timestamp)
-            _set(sample, "track", 0)
-            return [sample]
+            return [_new_tuple(AudioSample, (data[2:], timestamp, 0))]
         return self._audio_tag(timestamp, data[0], parse_audio_tag(data))
 
     def script(self, values: list[Any]) -> list[Frame]:

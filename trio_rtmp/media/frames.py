@@ -18,7 +18,7 @@ wire, and ``pts = dts + composition time`` (so ``pts`` may leave the 32-bit rang
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -158,59 +158,88 @@ class CodecConfig:
             raise TypeError("info must be a VideoInfo, an AudioInfo or None")
 
 
-@attrs.frozen
-class VideoSample:
+class _VideoSampleFields(NamedTuple):
+    payload: list[bytes] | bytes
+    dts: int
+    pts: int
+    keyframe: bool
+    track: int = 0
+
+
+class VideoSample(_VideoSampleFields):
     """One coded video frame: the seed's ``{:sample, payload, dts, pts, keyframe?}``.
 
     For h264 and h265 ``payload`` is the list of NAL units (bytes, without length
     prefix or start code); for every other codec it is the frame's bytes as carried.
     ``dts`` is the RTMP timestamp; ``pts = dts + composition time offset``.
+
+    An immutable value with named fields (``payload``, ``dts``, ``pts``, ``keyframe``,
+    ``track``), equal only to a ``VideoSample`` with the same fields.  It is a tuple
+    underneath because one is made per frame: a tuple costs a third of an attrs
+    instance, which is most of what the demuxer spends per frame.
     """
 
-    #: NAL units (h264, h265) or the raw frame (other codecs).
-    payload: list[bytes] | bytes
-    #: Decode timestamp, milliseconds.
-    dts: int
-    #: Presentation timestamp, milliseconds.
-    pts: int
-    #: True for a key (seekable) frame.
-    keyframe: bool
-    #: Enhanced RTMP track id.
-    track: int = 0
+    __slots__ = ()
 
-    def __attrs_post_init__(self) -> None:
-        # One cheap check per field: this class is built once per frame on the hot path.
-        payload = self.payload
+    def __new__(
+        cls,
+        payload: list[bytes] | bytes,
+        dts: int,
+        pts: int,
+        keyframe: bool,
+        track: int = 0,
+    ) -> VideoSample:
         if type(payload) is not bytes and type(payload) is not list:
             raise TypeError("payload must be bytes or a list of bytes")
-        if type(self.dts) is not int or type(self.pts) is not int:
+        if type(dts) is not int or type(pts) is not int:
             raise TypeError("dts and pts must be ints (milliseconds)")
-        if type(self.keyframe) is not bool:
+        if type(keyframe) is not bool:
             raise TypeError("keyframe must be a bool")
-        track = self.track
         if type(track) is not int or not 0 <= track <= 255:
             raise TypeError(f"track must be an int in 0..255, not {track!r}")
+        return tuple.__new__(cls, (payload, dts, pts, keyframe, track))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
 
 
-@attrs.frozen
-class AudioSample:
-    """One coded audio frame: the seed's ``{:sample, payload, timestamp}``."""
-
-    #: The coded frame's bytes (for AAC: one raw access unit, without ADTS header).
+class _AudioSampleFields(NamedTuple):
     payload: bytes
-    #: RTMP timestamp, milliseconds.
     timestamp: int
-    #: Enhanced RTMP track id.
     track: int = 0
 
-    def __attrs_post_init__(self) -> None:
-        if type(self.payload) is not bytes:
+
+class AudioSample(_AudioSampleFields):
+    """One coded audio frame: the seed's ``{:sample, payload, timestamp}``.
+
+    An immutable value with named fields (``payload``, ``timestamp``, ``track``),
+    equal only to an ``AudioSample`` with the same fields; a tuple underneath for the
+    same reason as :class:`VideoSample`.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, payload: bytes, timestamp: int, track: int = 0) -> AudioSample:
+        if type(payload) is not bytes:
             raise TypeError("payload must be bytes")
-        if type(self.timestamp) is not int:
+        if type(timestamp) is not int:
             raise TypeError("timestamp must be an int (milliseconds)")
-        track = self.track
         if type(track) is not int or not 0 <= track <= 255:
             raise TypeError(f"track must be an int in 0..255, not {track!r}")
+        return tuple.__new__(cls, (payload, timestamp, track))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
 
 
 @attrs.frozen
@@ -247,26 +276,15 @@ Frame = CodecConfig | VideoSample | AudioSample | Metadata
 
 
 # The demuxer builds one sample per frame from values it has already checked; these
-# skip attrs' __init__ and the validation (about half the cost of a sample).
-_new = object.__new__
-_set = object.__setattr__
+# skip the validation.
+_new_tuple = tuple.__new__
 
 
 def _video_sample(
     payload: list[bytes] | bytes, dts: int, pts: int, keyframe: bool, track: int
 ) -> VideoSample:
-    sample: VideoSample = _new(VideoSample)
-    _set(sample, "payload", payload)
-    _set(sample, "dts", dts)
-    _set(sample, "pts", pts)
-    _set(sample, "keyframe", keyframe)
-    _set(sample, "track", track)
-    return sample
+    return _new_tuple(VideoSample, (payload, dts, pts, keyframe, track))
 
 
 def _audio_sample(payload: bytes, timestamp: int, track: int) -> AudioSample:
-    sample: AudioSample = _new(AudioSample)
-    _set(sample, "payload", payload)
-    _set(sample, "timestamp", timestamp)
-    _set(sample, "track", track)
-    return sample
+    return _new_tuple(AudioSample, (payload, timestamp, track))

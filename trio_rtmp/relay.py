@@ -15,7 +15,8 @@ disconnected by the server (``write_stall_timeout``).
         server = await nursery.start(relay.serve, 1935)
 
 Each message is chunked once (per receiving stream id) and the same bytes go to every
-player: a player costs one non-blocking ``send`` per message, no Python work per
+player; the messages of one read of the publisher's connection go out together, so
+a player that keeps up costs one non-blocking ``send`` per read and no Python work per
 chunk.  Optional: FLV recording per stream, push of every stream (or some) to
 upstream RTMP URLs with reconnect and backoff, and an auth hook.
 """

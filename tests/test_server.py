@@ -623,6 +623,30 @@ async def test_idle_timeout_and_pings(autojump_clock: trio.testing.MockClock) ->
         server.stop()
 
 
+async def test_a_long_callback_is_not_cut_short_by_timeouts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Pings and the idle timeout time the wait for input only, never a callback: a
+    handler that takes minutes in on_play_started (a clip sent in real time) is not
+    cancelled by them."""
+
+    class Slow(trio_rtmp.ServerHandler):
+        async def on_play_started(self, request: ev.PlayRequest) -> None:
+            await trio.sleep(300)  # longer than the ping interval and the idle timeout
+            await self.session.send_metadata(request.stream_id, {"late": True})
+            self.session.stop_play(request.stream_id)
+
+    config = ServerConfig(idle_timeout=60, ping_interval=20)
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, Slow, config=config)
+        async with trio_rtmp.open_client(url(server), response_timeout=30) as client:
+            await client.play()
+            with trio.fail_after(400):
+                frames = [frame async for frame in client.frames]
+        server.stop()
+    assert frames == [Metadata("onMetaData", {"late": True})]
+
+
 async def test_max_connections_refused_cleanly() -> None:
     config = ServerConfig(max_connections=3)
     log: list[tuple[Any, ...]] = []

@@ -706,11 +706,14 @@ class ServerSession:
             ping_deadline = math.inf
             if ping_interval is not None:
                 ping_deadline = max(self._last_input, last_ping) + ping_interval
+            # Only the wait for input is timed: a handler's callback (a clip sent in
+            # real time from on_play_started, say) may take as long as it needs.
             with trio.move_on_at(min(idle_deadline, ping_deadline)) as scope:
-                await self._receive_once()
-            if conn.state in _ENDED:
-                return
+                data = await self._stream.receive_some(_READ_SIZE)
             if not scope.cancelled_caught:
+                await self._process(data)
+                if conn.state in _ENDED:
+                    return
                 continue
             now = trio.current_time()
             if output.sent != sent_mark:
@@ -729,7 +732,9 @@ class ServerSession:
                 sent_mark = output.sent
 
     async def _receive_once(self) -> None:
-        data = await self._stream.receive_some(_READ_SIZE)
+        await self._process(await self._stream.receive_some(_READ_SIZE))
+
+    async def _process(self, data: bytes | bytearray) -> None:
         self._bytes_received += len(data)
         self._last_activity = self._last_input = trio.current_time()
         events = self._conn.receive_data(data)

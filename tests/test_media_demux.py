@@ -259,6 +259,23 @@ def test_color_info_metadata() -> None:
     assert demuxer.video(0, reset.to_bytes()) == [Metadata("colorInfo", None)]
 
 
+def test_a_multitrack_message_with_a_bad_track_changes_nothing() -> None:
+    # Found by fuzz_demux: track 0's configuration was kept although the message failed.
+    demuxer = Demuxer()
+    start = MultitrackVideoTag(
+        frame_type=1,
+        packet_type=VideoPacketType.SEQUENCE_START,
+        multitrack_type=AvMultitrackType.MANY_TRACKS,
+        tracks=(
+            VideoTrack(track_id=0, fourcc=VideoFourCC.AVC, data=AVCC),
+            VideoTrack(track_id=1, fourcc=VideoFourCC.AVC, data=b"\x02\x64\x00\x1f\xff"),
+        ),
+    )
+    with pytest.raises(RemoteProtocolError):
+        demuxer.video(0, start.to_bytes())
+    assert demuxer.configs == []
+
+
 def test_multitrack_video_gives_per_track_frames() -> None:
     demuxer = Demuxer()
     start = MultitrackVideoTag(

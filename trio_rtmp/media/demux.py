@@ -43,8 +43,10 @@ the frames, whose times are integer milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
+from collections.abc import Iterator
 from typing import Any
 
 from ..core import amf0
@@ -362,6 +364,32 @@ class Demuxer:
             return []
         keyframe = tag.frame_type in (VideoFrameType.KEY, VideoFrameType.GENERATED_KEY)
         kind = tag.packet_type
+        if len(items) > 1:
+            # A multitrack message is all or nothing: a bad track must not leave the
+            # tracks before it changed.
+            with self._all_or_nothing():
+                return self._video_items(items, kind, keyframe, timestamp)
+        return self._video_items(items, kind, keyframe, timestamp)
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self) -> Iterator[None]:
+        video, audio = dict(self._video), dict(self._audio)
+        try:
+            yield
+        except RemoteProtocolError:
+            # Tracks are replaced, never changed in place: the old mappings restore
+            # everything the failed message touched.
+            self._video, self._audio = video, audio
+            self._refresh()
+            raise
+
+    def _video_items(
+        self,
+        items: list[tuple[int, Any, int, bytes]],
+        kind: VideoPacketType,
+        keyframe: bool,
+        timestamp: int,
+    ) -> list[Frame]:
         frames: list[Frame] = []
         for track, fourcc, composition_time, data in items:
             codec = VIDEO_FOURCC_CODECS[fourcc]
@@ -441,6 +469,14 @@ class Demuxer:
             assert type(tag) is MultitrackAudioTag
             items = [(track.track_id, track.fourcc, track.data) for track in tag.tracks]
         kind = tag.packet_type
+        if len(items) > 1:
+            with self._all_or_nothing():
+                return self._audio_items(items, kind, timestamp)
+        return self._audio_items(items, kind, timestamp)
+
+    def _audio_items(
+        self, items: list[tuple[int, Any, bytes]], kind: AudioPacketType, timestamp: int
+    ) -> list[Frame]:
         frames: list[Frame] = []
         for track, fourcc, data in items:
             codec = AUDIO_FOURCC_CODECS[fourcc]

@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from trio_rtmp.core.chunks import ChunkReader, ChunkWriter
@@ -288,6 +288,17 @@ def test_with_stream_key_and_with_app() -> None:
         (RTMPURL(scheme="rtmp", host="h", stream_key="k"), "rtmp://h//k"),
         # A key ending in .flv must be written with .flv twice.
         (RTMPURL(scheme="rtmp", host="h", app="vod", stream_key="x.flv"), "rtmp://h/vod/x.flv.flv"),
+        # A key ending in .mp4 or .f4v gets .flv added: FFmpeg looks only at the last
+        # four characters, so it cuts the .flv and puts no "mp4:" in front.
+        (
+            RTMPURL(scheme="rtmp", host="h", app="live", stream_key="file.mp4"),
+            "rtmp://h/live/file.mp4.flv",
+        ),
+        (
+            RTMPURL(scheme="rtmp", host="h", app="live", stream_key="file.f4v"),
+            "rtmp://h/live/file.f4v.flv",
+        ),
+        (RTMPURL(scheme="rtmp", host="h", stream_key=".mp4"), "rtmp://h//.mp4.flv"),
         (
             RTMPURL(
                 scheme="rtmp", host="h", app="live", stream_key="k", username="u", password="p"
@@ -306,9 +317,6 @@ def test_url_of_constructed_values(value: RTMPURL, url: str) -> None:
 @pytest.mark.parametrize(
     ("app", "stream_key"),
     [
-        # A URL would add "mp4:" to these.
-        ("live", "file.mp4"),
-        ("live", "file.f4v"),
         # Would read back as app "live/a", key "b".
         ("live", "a/b"),
         # Would read back as app "ondemand", key "inst/k".
@@ -523,6 +531,7 @@ _PIECES = st.sampled_from(
 
 @settings(max_examples=500, deadline=None)
 @given(path=st.lists(_PIECES, max_size=12).map("".join))
+@example(path="/.mp4.flv")  # once found by chance: app "", key ".mp4"
 def test_every_split_can_be_written_back(path: str) -> None:
     parsed = parse_url("rtmp://h/" + path)
     assert parse_url(parsed.url) == parsed
@@ -589,6 +598,10 @@ FFMPEG_CASES: list[tuple[str, list[str], str | None]] = [
     ("/vod/file.f4v", [], None),
     ("/vod/file.flv", [], None),
     ("/vod/x.flv.flv", [], None),
+    ("/vod/file.mp4.flv", [], None),
+    ("/vod/file.f4v.flv", [], None),
+    ("//.mp4.flv", [], None),
+    ("/vod/.mp4", [], None),
     ("/vod/FILE.MP4", [], None),
     ("/live", [], None),
     ("/live/", [], None),

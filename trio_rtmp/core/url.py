@@ -209,10 +209,16 @@ def _path_for(app: str, stream_key: str) -> str | None:
     returned.  Every split of a real URL path has one: the first candidate covers the
     ``app/key`` forms, the second the ``slist=`` form and empty keys.
     """
-    # ".flv" is cut off a key from a URL, so a key that ends in it must carry it twice.
-    written_key = stream_key + ".flv" if stream_key.endswith(".flv") else stream_key
+    # FFmpeg looks only at a name's last four characters: ".flv" is cut off and then
+    # no "mp4:" is put in front, so the key with ".flv" added always reads back as
+    # itself.  That is how a key that ends in ".flv", ".mp4" or ".f4v" is written.
+    candidates: tuple[str, ...]
     if stream_key:
-        candidates = (f"/{app}/{written_key}", f"/{app}")
+        candidates = (
+            f"/{app}/{stream_key}",
+            f"/{app}/{stream_key}.flv",
+            f"/{app}",
+        )
     else:
         candidates = (f"/{app}" if app else "", f"/{app}/")
     for candidate in candidates:
@@ -407,8 +413,7 @@ class RTMPURL:
 
         The default port is left out.  Raises
         :class:`~trio_rtmp.core.errors.LocalProtocolError` when FFmpeg's URL syntax
-        cannot say it: a stream key ending in ``.mp4`` or ``.f4v`` without a ``:``
-        (a URL would turn it into ``mp4:...``), some keys with ``/`` after a
+        cannot say it: some keys with ``/`` after a
         one-component app (``live`` + ``a/b`` reads back as ``live/a`` + ``b``), or
         whitespace or controls in the app or key.  Such values still work: pass
         :attr:`app_url` and :attr:`stream_key` separately.

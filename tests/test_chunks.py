@@ -586,3 +586,26 @@ def test_a_large_message_trickling_in(hang_guard: None) -> None:
         got += reader.receive_data(raw[i : min(i + step, 300_000)])
     got += reader.receive_data(raw[300_000:])
     assert [len(m.payload) for m in got if m.type_id == 9] == [200_000, 8_000_000]
+
+
+def test_interleaved_chunk_inside_a_deferred_message_does_not_stall() -> None:
+    # The fast path waits for a message whose bytes are not all there, assuming its
+    # continuation chunks follow it directly.  Here another chunk stream's chunk comes
+    # between, so that guess is wrong: once the rest arrives, every complete message
+    # must come out of that same call (a peer that waits for our answer sends nothing
+    # more).
+    first = chunk_header(0, 4, 0, 1, 9, 1) + b"\x00"
+    c1 = chunk_header(1, 4, 10, 129, 9) + b"\x01" * 128
+    other = chunk_header(0, 6, 0, 128, 20, 0) + b"\x02" * 128
+    c2 = chunk_header(3, 4, 10) + b"\x03"
+    raw = first + c1 + other + c2
+    split = len(first + c1) + 1
+    reader = ChunkReader()
+    got = reader.receive_data(raw[:split])
+    assert [m.payload for m in got] == [b"\x00"]
+    got = reader.receive_data(raw[split:])
+    assert got == [
+        Message(6, 20, 0, 0, b"\x02" * 128),
+        Message(4, 9, 10, 1, b"\x01" * 128 + b"\x03"),
+    ]
+    assert reader.buffered_bytes == 0

@@ -272,8 +272,15 @@ class ChunkReader:
                     self._extra_size = 0
                 consumed = self._parse(joined, 0, messages)
                 if consumed < len(leftover):
-                    # Still incomplete: ``data`` was shorter than the head.
-                    self._keep(memoryview(joined + data[head:])[consumed:])
+                    # Stopped inside the leftover: ``data`` was shorter than the head,
+                    # or the head was too short (a chunk of another chunk stream came
+                    # in the middle of a deferred message).  Go on over all of it:
+                    # complete chunks must not wait for more input.
+                    if len(data) > head:
+                        joined += data[head:]
+                        self._missing = 0
+                        consumed = self._parse(joined, consumed, messages)
+                    self._keep(memoryview(joined)[consumed:])
                     return messages
                 start = consumed - len(leftover)
             self._missing = 0

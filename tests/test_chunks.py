@@ -609,3 +609,41 @@ def test_interleaved_chunk_inside_a_deferred_message_does_not_stall() -> None:
         Message(4, 9, 10, 1, b"\x01" * 128 + b"\x03"),
     ]
     assert reader.buffered_bytes == 0
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 128])
+def test_every_split_point_of_compressed_headers(chunk_size: int) -> None:
+    # Messages that the fast path takes (fmt 1, 2 and 3 headers, one and several
+    # chunks), cut in two at every byte and in three at every pair of nearby bytes: a
+    # message straddling two calls is put together from both, whatever the split.
+    writer = ChunkWriter()
+    stream = [set_chunk_size(chunk_size)]
+    for i, size in enumerate([5, 300, 300, 40, 129, 128, 0, 300, 1000]):
+        csid = 4 if i % 3 else 6
+        stream.append(Message(csid, 9, 10 * i, 1, bytes((i + j) & 0xFF for j in range(size))))
+    stream.append(set_chunk_size(chunk_size + 3))
+    stream.append(Message(4, 9, 100, 1, b"\x07" * 700))
+    stream.append(Message(4, 9, 110, 1, b"\x08" * 700))
+    for m in stream:
+        writer.write(*m)
+    raw = writer.data_to_send()
+    assert read_all(raw) == stream
+    for cut in range(len(raw)):
+        assert read_all(raw, [cut]) == stream, cut
+    for cut in range(0, len(raw), 97):
+        for second in range(cut, min(cut + 300, len(raw))):
+            assert read_all(raw, [cut, second]) == stream, (cut, second)
+
+
+def test_message_sizes_do_not_grow_the_reader() -> None:
+    # Every message size at chunk size 512 needs its own way of cutting the payload
+    # out; a peer that sends all sizes must not make the reader keep one per size.
+    writer = ChunkWriter()
+    writer.write(2, 1, 0, 0, struct.pack(">I", 512))
+    sizes = range(1, 256 * 1024, 509)
+    for size in sizes:
+        writer.write(6, 9, 0, 1, bytes(size))
+    reader = ChunkReader()
+    got = reader.receive_data(writer.data_to_send())
+    assert [len(m.payload) for m in got[1:]] == list(sizes)
+    assert len(reader._slices) <= 64

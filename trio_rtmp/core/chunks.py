@@ -139,19 +139,24 @@ _MAX_HEADER = 18
 _new_message = functools.partial(tuple.__new__, Message)
 
 # Messages of fewer continuation chunks than this, or in chunks of at least
-# _JOIN_CHUNK_SIZE, are joined from slices of the input (a slice costs about as much
-# as copying 600 bytes); others are copied once and have their headers cut out by a
-# strided delete, which costs two more copies but no Python work per chunk.
+# _JOIN_CHUNK_SIZE (up to _CUT_LIMIT of them), are joined from slices of the input (a
+# slice costs about as much as copying 600 bytes); others are copied once and have
+# their headers cut out by a strided delete, which costs two more copies but no Python
+# work per chunk.
 _JOIN_LIMIT = 8
 # Most continuation chunks one bulk step reads (and checks) at once.
 _RUN_WINDOW = 256
 _JOIN_CHUNK_SIZE = 512
+# The most continuation chunks a message may have to be joined from slices (bounds the
+# payload cutters a reader keeps: a peer choosing message sizes cannot grow them).
+_CUT_LIMIT = 64
 # A message up to this size that has only partly arrived is left unread until all of
 # it is there, then read by the fast path.  Bigger ones are reassembled as they come,
 # so that their bytes are not copied again on every call.
 _DEFER_LIMIT = 256 * 1024
 
 
+@functools.lru_cache(maxsize=256)
 def _payload_cutter(chunk_size: int, count: int) -> Callable[[memoryview], tuple[memoryview]]:
     """Cut a message in ``count`` continuation chunks into its payload pieces.
 
@@ -380,7 +385,9 @@ class ChunkReader:
                             payload = None
                         elif buf[p + chunk_size : stop : stride].count(b0 | 0xC0) != count:
                             payload = None
-                        elif count < _JOIN_LIMIT or chunk_size >= _JOIN_CHUNK_SIZE:
+                        elif count < _JOIN_LIMIT or (
+                            chunk_size >= _JOIN_CHUNK_SIZE and count <= _CUT_LIMIT
+                        ):
                             cut = slices.get(count)
                             if cut is None:
                                 cut = slices[count] = _payload_cutter(chunk_size, count)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from peers import (
@@ -213,6 +214,57 @@ def test_serve_refuses_a_second_publisher(peers: Peers, short_sample: Path) -> N
     assert_clean_error(second, r"refused to publish .*NetStream\.Publish\.BadName")
     # Ctrl-C stops a publisher politely, with 130.
     stop_with_sigint(first, 130)
+
+
+def test_serve_rtmps_and_rtmp_share_the_relay(
+    peers: Peers, tls_certificate: Any, short_sample: Path, tmp_path: Path
+) -> None:
+    server, port = serve(
+        peers,
+        "--tls-port",
+        "0",
+        "--tls-cert",
+        tls_certificate.cert_path,
+        "--tls-key",
+        tls_certificate.key_path,
+    )
+    found = re.search(r"relay listening on rtmps://127\.0\.0\.1:(\d+)\n", server.stdout())
+    assert found, server.stdout()
+    tls_url = f"rtmps://127.0.0.1:{found.group(1)}/live/both"
+    # A player on each listener; our client checks the certificate against the CA.
+    trusted = {"SSL_CERT_FILE": str(tls_certificate.ca_path)}
+    over_tls = peers.start(
+        [*CLI, "play", "-v", tls_url, "-o", str(tmp_path / "tls.flv")], "play-tls", env=trusted
+    )
+    over_tls.wait_for_log("play started")
+    plain = play(peers, f"rtmp://127.0.0.1:{port}/live/both", tmp_path / "plain.flv")
+    # FFmpeg publishes over TLS, verifying the certificate too.
+    verify = ["-tls_verify", "1", "-ca_file", str(tls_certificate.ca_path)]
+    peers.ffmpeg_publish(tls_url, short_sample, extra=verify).expect_exit(0, timeout=15)
+    over_tls.expect_exit(0)
+    plain.expect_exit(0)
+    for output in ("tls.flv", "plain.flv"):
+        compare_media(short_sample, tmp_path / output).assert_ok(min_compared=20, max_source_left=0)
+    stop_with_sigint(server, 0)
+
+
+def test_serve_tls_options(tls_certificate: Any, tmp_path: Path) -> None:
+    result = run("serve", "--tls-key", tls_certificate.key_path)
+    assert result.returncode == 2
+    assert_clean_error(result, r"--tls-key needs --tls-cert")
+    result = run("serve", "--tls-port", "0")
+    assert result.returncode == 2
+    assert_clean_error(result, r"--tls-port needs --tls-cert")
+    missing = tmp_path / "missing.pem"
+    result = run("serve", "--tls-cert", missing)
+    assert result.returncode == 2
+    assert_clean_error(result, rf"cannot use {re.escape(str(missing))} for TLS: No such file")
+    # A key that is not the certificate's.
+    result = run(
+        "serve", "--tls-cert", tls_certificate.cert_path, "--tls-key", tls_certificate.ca_path
+    )
+    assert result.returncode == 2
+    assert_clean_error(result, r"cannot use .* for TLS: need a PEM certificate and its private key")
 
 
 def test_serve_bad_options() -> None:

@@ -74,3 +74,32 @@ async def test_run_a_server_example(tmp_path: Path, monkeypatch: Any) -> None:
             nursery.cancel_scope.cancel()
     [recording] = (tmp_path / "recordings" / "live").glob("cam-*.flv")
     assert recording.read_bytes()[:3] == b"FLV"
+
+
+def test_every_command_line_option_is_documented() -> None:
+    # Each command's section of "Command line" names every option argparse knows (the
+    # options all commands share are in the section's introduction).
+    import argparse
+
+    from trio_rtmp.cli import build_parser
+
+    text = README.read_text()
+    shared = section("## Command line").split("\n### ")[0]
+    assert "`-v` (`--verbose`)" in shared and "`-vv`" in shared
+    commands = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    assert set(commands.choices) == {"serve", "play", "publish", "probe"}
+    for name, parser in commands.choices.items():
+        start = text.index(f"### `trio-rtmp {name}`")
+        end = text.find("\n### ", start + 1)
+        documented = text[start:end]
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help", "-v", "--verbose"):
+                    assert f"`{option}" in documented or f"{option} " in documented, (
+                        name,
+                        option,
+                    )

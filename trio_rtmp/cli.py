@@ -65,7 +65,7 @@ from .media.flv import TagType, is_audio_sequence_header, video_info
 from .media.flvfile import FlvEnd, FlvHeader, FlvReader, FlvTag, FlvWriter
 from .media.frames import AudioInfo, AudioSample, CodecConfig, Metadata, VideoInfo, VideoSample
 from .relay import Relay, RelayConfig
-from .server import ServerConfig
+from .server import RTMPServer, ServerConfig, serve_rtmp
 
 __all__ = [
     "EXIT_FAILED",
@@ -178,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=1000,
         help="refuse connections beyond N at once (default: 1000)",
+    )
+    serve.add_argument(
+        "--tls-cert",
+        metavar="CERT.pem",
+        help="also serve rtmps:// with this certificate chain (PEM; may hold the key too)",
+    )
+    serve.add_argument(
+        "--tls-key", metavar="KEY.pem", help="the certificate's private key (PEM), if apart"
+    )
+    serve.add_argument(
+        "--tls-port",
+        type=_port,
+        help="port for rtmps:// (default: 443; 0: any); needs --tls-cert",
     )
     serve.set_defaults(run=_serve)
 
@@ -600,24 +613,33 @@ async def _serve(args: argparse.Namespace, stop: _Stop) -> int:
             push=tuple(args.push),
         )
     )
+    tls_context = _tls_context(args)
     server_config = ServerConfig(max_connections=args.max_connections)
-    host = args.host or None
     async with trio.open_nursery() as nursery:
-        try:
-            server = await nursery.start(
-                partial(relay.serve, args.port, host=host, server_config=server_config)
+        server = await _listen(
+            nursery, args, args.port, partial(relay.serve, server_config=server_config)
+        )
+        tls_server: RTMPServer | None = None
+        if tls_context is not None:
+            # The same relay behind a second listener: publish over one, play over either.
+            tls_server = await _listen(
+                nursery,
+                args,
+                443 if args.tls_port is None else args.tls_port,
+                partial(
+                    serve_rtmp,
+                    relay.handler,
+                    demux=False,
+                    ssl_context=tls_context,
+                    config=server_config,
+                ),
             )
-        except (OSError, BaseExceptionGroup) as exc:
-            error = _single(exc) if isinstance(exc, BaseExceptionGroup) else exc
-            if not isinstance(error, OSError):
-                raise
-            raise CLIError(
-                f"cannot listen on {args.host or '*'}:{args.port}: {error.strerror or error}"
-            ) from None
         shown = args.host if args.host else "0.0.0.0"
         shown = f"[{shown}]" if ":" in shown else shown
         example = "<host>" if args.host in ("", "0.0.0.0", "::") else shown
         print(f"{_PROG}: relay listening on rtmp://{shown}:{server.port}", flush=True)
+        if tls_server is not None:
+            print(f"{_PROG}: relay listening on rtmps://{shown}:{tls_server.port}", flush=True)
         print(
             f"{_PROG}: publish to rtmp://{example}:{server.port}/<app>/<key> "
             "and play the same URL (Ctrl-C stops)",
@@ -629,12 +651,15 @@ async def _serve(args: argparse.Namespace, stop: _Stop) -> int:
             print(f"{_PROG}: pushing every stream to {_where(parse_url(push))}/<key>", flush=True)
         stats = trio.CancelScope()
         if args.verbose:
-            nursery.start_soon(_log_statistics, relay, stats)
+            listening = [server] if tls_server is None else [server, tls_server]
+            nursery.start_soon(_log_statistics, relay, listening, stats)
 
         def graceful() -> None:
             logger.info("stopping: no new connections; finishing recordings and pushes")
             stats.cancel()
             server.stop()
+            if tls_server is not None:
+                tls_server.stop()
             # The relay's task ends once recordings and pushes are done; wait that long
             # at most.
             nursery.cancel_scope.deadline = trio.current_time() + _SERVE_GRACE
@@ -643,26 +668,70 @@ async def _serve(args: argparse.Namespace, stop: _Stop) -> int:
     return EXIT_OK
 
 
-async def _log_statistics(relay: Relay, scope: trio.CancelScope, interval: float = 10.0) -> None:
+def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server's TLS context from ``--tls-cert``/``--tls-key`` (None without them)."""
+    if args.tls_cert is None:
+        for option, value in (("--tls-key", args.tls_key), ("--tls-port", args.tls_port)):
+            if value is not None:
+                raise CLIError(f"{option} needs --tls-cert", EXIT_USAGE)
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    except OSError as exc:
+        # ssl.SSLError is an OSError too: a file that is not PEM, a key that does not
+        # match the certificate.
+        what = args.tls_cert if args.tls_key is None else f"{args.tls_cert} and {args.tls_key}"
+        if isinstance(exc, ssl.SSLError):
+            reason = (
+                "need a PEM certificate and its private key, in one file or with "
+                f"--tls-key (OpenSSL: {exc.reason or exc})"
+            )
+        else:
+            reason = exc.strerror or str(exc)
+        raise CLIError(f"cannot use {what} for TLS: {reason}", EXIT_USAGE) from None
+    return context
+
+
+async def _listen(
+    nursery: trio.Nursery,
+    args: argparse.Namespace,
+    port: int,
+    serve: Callable[..., Awaitable[None]],
+) -> RTMPServer:
+    """Start ``serve(port, host=...)`` in ``nursery``; a port in use is a clean error."""
+    try:
+        server: RTMPServer = await nursery.start(partial(serve, port, host=args.host or None))
+    except (OSError, BaseExceptionGroup) as exc:
+        error = _single(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if not isinstance(error, OSError):
+            raise
+        raise CLIError(
+            f"cannot listen on {args.host or '*'}:{port}: {error.strerror or error}"
+        ) from None
+    return server
+
+
+async def _log_statistics(
+    relay: Relay, servers: list[RTMPServer], scope: trio.CancelScope, interval: float = 10.0
+) -> None:
     """Every ``interval`` seconds, log the connections and streams (once when idle)."""
     last: object = None
     with scope:
         while True:
             await trio.sleep(interval)
-            server = relay.server
             streams = relay.statistics()
-            counts = server.statistics() if server is not None else None
+            counts = [server.statistics() for server in servers]
             summary = (counts, [(s.app, s.stream_key, s.live, s.players) for s in streams])
             if not streams and summary == last:
                 continue
             last = summary
-            if counts is not None:
-                logger.info(
-                    "%d connections (%d in all, %d refused)",
-                    counts.connections,
-                    counts.total_connections,
-                    counts.refused,
-                )
+            logger.info(
+                "%d connections (%d in all, %d refused)",
+                sum(c.connections for c in counts),
+                sum(c.total_connections for c in counts),
+                sum(c.refused for c in counts),
+            )
             for stream in streams:
                 logger.info(
                     "%s/%s: %s, %d players, %s, %.1f fps, %d dropped",

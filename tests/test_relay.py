@@ -39,6 +39,7 @@ from peers import (
 from server_support import RawClient, open_fds, read_tags, rss_bytes, write_flv
 
 import trio_rtmp
+from trio_rtmp.core import amf0
 from trio_rtmp.core import events as ev
 from trio_rtmp.media.flv import video_info
 from trio_rtmp.media.flvfile import FlvTag
@@ -840,4 +841,37 @@ async def test_statistics(sample_tags: list[FlvTag]) -> None:
             assert player_stats.messages_sent == len(media)
             assert player_stats.bytes_sent > stats.bytes and player_stats.dropped == 0
         await wait_for(lambda: not relay.streams)
+        server.stop()
+
+
+async def test_clear_data_frame_forgets_the_metadata(sample_media: SampleCache) -> None:
+    """``@clearDataFrame`` from the publisher: a player that joins after it gets no
+    metadata (the media still starts with both sequence headers and a keyframe), and
+    metadata sent later reaches it live."""
+    media = [t for t in read_tags(sample_media.get(seconds=1)) if t.tag_type != 18]
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        async with trio_rtmp.open_client(relay_url(server, "clear")) as publisher:
+            await publisher.publish()
+            await publisher.send_metadata({"width": 320.0})
+            await publisher.send_raw(18, 0, amf0.encode("@clearDataFrame"))
+            await publish_tags(publisher, media)
+            await wait_for(
+                lambda: (
+                    (s := relay.streams.get(("live", "clear"))) is not None
+                    and s.metadata is None
+                    and s.video_header is not None
+                ),
+                what="the relay to take the stream",
+            )
+            player = await RawClient.open(server.port)
+            await player.connect(port=server.port)
+            assert isinstance(await player.play("clear"), ev.PlayStarted)
+            await player.until(lambda e: isinstance(e, ev.VideoData) and video_info(e.payload)[0])
+            assert not [e for e in player.events if isinstance(e, ev.StreamMetadata)]
+            await publisher.send_metadata({"width": 640.0})
+            again = await player.until(lambda e: isinstance(e, ev.StreamMetadata))
+            assert isinstance(again, ev.StreamMetadata)
+            assert again.metadata["width"] == 640.0
+            await player.aclose()
         server.stop()

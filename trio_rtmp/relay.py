@@ -255,6 +255,10 @@ class RelayStream:
         self._pending.append((self.metadata, _HEADER))
         self._forward(FlvTag(18, timestamp, body))
 
+    def clear_metadata(self) -> None:
+        """Forget the metadata (``@clearDataFrame``): players that join later get none."""
+        self.metadata = None
+
     def publish(self, tag: FlvTag) -> None:
         """Relay one message of the publisher (the hot path)."""
         body = tag.data
@@ -494,6 +498,11 @@ class _RelayHandler(ServerHandler):
         stream = self._publishing.get(stream_id)
         if stream is not None:
             stream.set_metadata(metadata)
+
+    async def on_data(self, stream_id: int, event: ev.DataReceived) -> None:
+        stream = self._publishing.get(stream_id)
+        if stream is not None and event.values[:1] == ("@clearDataFrame",):
+            stream.clear_metadata()
 
     async def on_video(self, stream_id: int, data: Any) -> None:
         stream = self._publishing.get(stream_id)

@@ -221,6 +221,7 @@ def test_serve_rtmps_and_rtmp_share_the_relay(
 ) -> None:
     server, port = serve(
         peers,
+        "-v",
         "--tls-port",
         "0",
         "--tls-cert",
@@ -246,6 +247,10 @@ def test_serve_rtmps_and_rtmp_share_the_relay(
     for output in ("tls.flv", "plain.flv"):
         compare_media(short_sample, tmp_path / output).assert_ok(min_compared=20, max_source_left=0)
     stop_with_sigint(server, 0)
+    # -v logs who published and played, and when they left.
+    log = server.stderr()
+    for line in ("published by 127.0.0.1:", "played by 127.0.0.1:", "publisher 127.0.0.1:"):
+        assert f"live/both: {line}" in log, log
 
 
 def test_serve_tls_options(tls_certificate: Any, tmp_path: Path) -> None:

@@ -477,6 +477,7 @@ class _RelayHandler(ServerHandler):
             raise Reject(f"{key} is already being published.", code="NetStream.Publish.BadName")
         stream.start(self.session, request.stream_id)
         self._publishing[request.stream_id] = stream
+        logger.info("%s/%s: published by %s", self._app, key, _who(self.session))
 
     async def on_play(self, request: ev.PlayRequest) -> None:
         key, query = _split_name(request.stream_key)
@@ -493,6 +494,13 @@ class _RelayHandler(ServerHandler):
         if stream is not None:
             stream.start_player(self.session, request.stream_id)
             stream.add_player(self.session, request.stream_id)
+            logger.info(
+                "%s/%s: played by %s (%s)",
+                stream.app,
+                stream.stream_key,
+                _who(self.session),
+                "live" if stream.live else "waiting for the publisher",
+            )
 
     async def on_metadata(self, stream_id: int, metadata: dict[str, Any]) -> None:
         stream = self._publishing.get(stream_id)
@@ -519,13 +527,26 @@ class _RelayHandler(ServerHandler):
         stream = self._publishing.pop(stream_id, None)
         if stream is not None and stream.publisher == (self.session, stream_id):
             stream.stop()
+            logger.info(
+                "%s/%s: publisher %s left", stream.app, stream.stream_key, _who(self.session)
+            )
         stream = self._playing.pop(stream_id, None)
         if stream is not None:
             stream.remove_player(self.session, stream_id)
+            logger.info("%s/%s: player %s left", stream.app, stream.stream_key, _who(self.session))
 
     async def on_disconnect(self) -> None:
         for stream_id in list(self._publishing) + list(self._playing):
             await self.on_delete_stream(stream_id)
+
+
+def _who(session: ServerSession) -> str:
+    """``host:port`` of a session's peer, for logs."""
+    address = session.remote_address
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = f"[{address[0]}]" if ":" in str(address[0]) else address[0]
+        return f"{host}:{address[1]}"
+    return str(address)
 
 
 class Relay:

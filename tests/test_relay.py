@@ -875,3 +875,47 @@ async def test_clear_data_frame_forgets_the_metadata(sample_media: SampleCache) 
             assert again.metadata["width"] == 640.0
             await player.aclose()
         server.stop()
+
+
+async def test_data_messages_reach_the_players(sample_media: SampleCache) -> None:
+    """A publisher's onCuePoint / onTextData reach the players as it sent them, in order
+    with the media; "@" and "|" data messages (server and player instructions) do not."""
+    media = [t for t in read_tags(sample_media.get(seconds=1)) if t.tag_type != 18]
+    cue = ("onCuePoint", {"name": "ad-break", "time": 0.5, "type": "event"})
+    text = ("onTextData", {"text": "hello", "trackid": 1.0})
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        player = await RawClient.open(server.port)
+        await player.connect(port=server.port)
+        assert isinstance(await player.play("cues"), ev.PlayStarted)
+        await wait_for(lambda: players(relay, "cues") == 1, what="the player")
+        async with trio_rtmp.open_client(relay_url(server, "cues")) as publisher:
+            await publisher.publish()
+            await publish_tags(publisher, media[:10])
+            for values in (("@doSomething", 1.0), ("|RtmpSampleAccess", True, True), cue):
+                await publisher.send_raw(18, 500, amf0.encode(*values))
+            await publish_tags(publisher, media[10:20])
+            await publisher.send_raw(18, 600, amf0.encode(*text))
+            await publish_tags(publisher, media[20:])
+        await player.until(lambda e: isinstance(e, ev.StreamUnpublished))
+        data = [e for e in player.events if isinstance(e, ev.DataReceived)]
+        # The server's own |RtmpSampleAccess (at play start) is the only one.
+        access = [e for e in data if e.values[0] == "|RtmpSampleAccess"]
+        assert [(e.timestamp, e.values) for e in access] == [(0, ("|RtmpSampleAccess", True, True))]
+        relayed = [e for e in data if e not in access]
+        assert [(e.timestamp, e.values) for e in relayed] == [(500, cue), (600, text)]
+        # In the order it was published, between the same media messages.
+        order = [
+            e.values[0] if isinstance(e, ev.DataReceived) else e.payload
+            for e in player.events
+            if isinstance(e, ev.VideoData | ev.AudioData) or e in relayed
+        ]
+        assert order == [
+            *(t.data for t in media[:10]),
+            "onCuePoint",
+            *(t.data for t in media[10:20]),
+            "onTextData",
+            *(t.data for t in media[20:]),
+        ]
+        await player.aclose()
+        server.stop()

@@ -39,6 +39,7 @@ import trio
 from .core import amf0
 from .core import events as ev
 from .core.amf import ECMAArray
+from .core.errors import LocalProtocolError
 from .media.flv import TagType, is_audio_sequence_header, video_info
 from .media.flvfile import FlvTag, FlvWriter
 from .server import (
@@ -258,6 +259,24 @@ class RelayStream:
     def clear_metadata(self) -> None:
         """Forget the metadata (``@clearDataFrame``): players that join later get none."""
         self.metadata = None
+
+    def publish_data(self, timestamp: int, values: tuple[Any, ...]) -> None:
+        """Relay a data message of the publisher (``onCuePoint``, ``onTextData``...).
+
+        Players get it as it comes (dropped, like audio, for a player that is behind;
+        not kept for late joiners), pushes send it on, recordings leave it out.
+        """
+        try:
+            body = amf0.encode(*values)
+        except LocalProtocolError:
+            # Only possible for values from an AMF3 message that AMF0 cannot hold.
+            logger.debug("%s/%s: data message not relayed", self.app, self.stream_key)
+            return
+        self.messages += 1
+        self.bytes += len(body)
+        self._pending.append((PreparedMessage(18, timestamp, body), _AUDIO))
+        if self._forwards:
+            self._forward(FlvTag(18, timestamp, body))
 
     def publish(self, tag: FlvTag) -> None:
         """Relay one message of the publisher (the hot path)."""
@@ -509,8 +528,15 @@ class _RelayHandler(ServerHandler):
 
     async def on_data(self, stream_id: int, event: ev.DataReceived) -> None:
         stream = self._publishing.get(stream_id)
-        if stream is not None and event.values[:1] == ("@clearDataFrame",):
+        if stream is None or not event.values:
+            return
+        name = event.values[0]
+        if name == "@clearDataFrame":
             stream.clear_metadata()
+        elif isinstance(name, str) and not name.startswith(("@", "|")):
+            # onCuePoint, onTextData, onCaptionInfo...: to the players.  "@" and "|"
+            # names are instructions to a server or a player, not stream data.
+            stream.publish_data(event.timestamp, event.values)
 
     async def on_video(self, stream_id: int, data: Any) -> None:
         stream = self._publishing.get(stream_id)

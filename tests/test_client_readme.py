@@ -9,12 +9,18 @@ documentation cannot drift from the code.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 from peers import WAIT, NginxRtmp, Peers, SampleCache, free_port, probe_packets
+from server_support import read_tags
+
+import trio_rtmp
+from trio_rtmp.media.flv import is_audio_sequence_header, video_info
+from trio_rtmp.media.flvfile import FlvTag
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 #: The heading of the client section (its examples are checked once it is there).
@@ -100,6 +106,38 @@ async def check(url, ca_file=None):
     except trio_rtmp.ConnectionFailed as error:
         return f"failed: {error}"
 """,
+    "reconnect": """\
+import trio
+import trio_rtmp
+from trio_rtmp.media.flv import is_audio_sequence_header, video_info
+
+
+async def publish_following(url, tags):
+    # Publish in real time; when the server asks, move at the next keyframe.
+    async with trio.open_nursery() as nursery:
+        client = await trio_rtmp.connect_client(nursery, url)
+        await client.publish()
+        start = trio.current_time()
+        first = {}  # what a new server needs first: metadata, sequence headers
+        for tag in tags:
+            await trio.sleep_until(start + tag.timestamp / 1000)
+            if tag.tag_type == 9:
+                key, header = video_info(tag.data)
+            else:
+                key, header = False, tag.tag_type == 18 or is_audio_sequence_header(tag.data)
+            if header:
+                first[tag.tag_type] = tag
+            elif key and client.reconnect_request is not None:
+                target = client.reconnect_url  # the request's tcUrl, same stream key
+                new = await trio_rtmp.connect_client(nursery, target.app_url, target.stream_key)
+                await new.publish()
+                for saved in first.values():
+                    await new.send_tag(tag.timestamp, saved)
+                await client.aclose()  # unpublish from the old server and leave it
+                client = new
+            await client.send_tag(tag.timestamp, tag)
+        await client.aclose()
+""",
 }
 
 
@@ -171,3 +209,77 @@ def test_readme_holds_the_examples_verbatim() -> None:
         pytest.skip("the client section is not in README.md yet")
     for name, code in EXAMPLES.items():
         assert code in text, f"README.md's {name!r} client example differs from the tested one"
+
+
+class _Collector(trio_rtmp.ServerHandler):
+    """Keeps what a publisher sends; with ``move_to``, asks it to go there after 10 tags."""
+
+    def __init__(self, log: list[Any], move_to: str | None = None) -> None:
+        self.log = log
+        self.move_to = move_to
+        self.asked_at: int | None = None
+
+    async def on_metadata(self, stream_id: int, metadata: dict[str, Any]) -> None:
+        self.log.append(("metadata", metadata["width"]))
+
+    async def on_video(self, stream_id: int, data: Any) -> None:
+        self.log.append(data)
+        media = sum(isinstance(item, FlvTag) for item in self.log)
+        if self.move_to is not None and self.asked_at is None and media >= 10:
+            self.asked_at = media
+            self.session.request_reconnect(self.move_to, "moving to another server")
+
+    on_audio = on_video
+
+    async def on_disconnect(self) -> None:
+        self.log.append(("gone",))
+
+
+async def test_reconnect_example(sample_media: SampleCache) -> None:
+    """Server A asks the publisher to move to server B: the example moves at the next
+    keyframe, B gets the metadata and sequence headers first, and between them the two
+    servers get every media tag exactly once, in order."""
+    publish_following = load("reconnect")["publish_following"]
+    tags = read_tags(sample_media.get(seconds=3))
+    got_a: list[Any] = []
+    got_b: list[Any] = []
+    handlers: list[_Collector] = []
+
+    def make_a() -> _Collector:
+        handlers.append(_Collector(got_a, f"rtmp://127.0.0.1:{server_b.port}/live"))
+        return handlers[-1]
+
+    async with trio.open_nursery() as nursery:
+        server_b = await nursery.start(
+            partial(
+                trio_rtmp.serve_rtmp, lambda: _Collector(got_b), 0, host="127.0.0.1", demux=False
+            )
+        )
+        server_a = await nursery.start(
+            partial(trio_rtmp.serve_rtmp, make_a, 0, host="127.0.0.1", demux=False)
+        )
+        with trio.fail_after(WAIT + 5):
+            await publish_following(f"rtmp://127.0.0.1:{server_a.port}/live/cam", tags)
+            while got_b[-1:] != [("gone",)] or got_a[-1:] != [("gone",)]:
+                await trio.sleep(0.01)
+        server_a.stop()
+        server_b.stop()
+
+    def media(log: list[Any]) -> list[tuple[int, int, bytes]]:
+        return [(t.tag_type, t.timestamp, t.data) for t in log if isinstance(t, FlvTag)]
+
+    source = [(t.tag_type, t.timestamp, t.data) for t in tags if t.tag_type != 18]
+    headers = sorted(m for m in source[:3] if (m[0] == 9 and video_info(m[2])[1]) or (m[0] == 8
+                     and is_audio_sequence_header(m[2])))  # fmt: skip
+    a, b = media(got_a), media(got_b)
+    (asked_at,) = [h.asked_at for h in handlers]
+    assert asked_at is not None
+    # A: from the start up to the switch, which is the first keyframe after the request.
+    assert got_a[0] == ("metadata", 320) and got_b[0] == ("metadata", 320)
+    assert not any(kind == 9 and video_info(data)[0] for kind, _, data in a[asked_at:])
+    # B: the sequence headers (stamped with the keyframe's time), then the rest.
+    switch = b[2]
+    assert sorted((kind, data) for kind, _, data in b[:2]) == [(k, d) for k, _, d in headers]
+    assert switch[0] == 9 and video_info(switch[2])[0] and switch[1] > 0
+    assert [t for _, t, _ in b[:2]] == [switch[1]] * 2
+    assert a + b[2:] == source

@@ -764,3 +764,41 @@ def test_rtmps_matches_real_ffmpeg(
         assert ours.tls
         assert sent == (ours.app, ours.tc_url, ours.stream_key)
         assert sent[1] == f"rtmps://127.0.0.1:{port}/app/inst"
+
+
+# -- reconnect targets (Enhanced RTMP ReconnectRequest tcUrl) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("tc_url", "expected"),
+    [
+        # The spec's four examples of a tcUrl, and no tcUrl at all.
+        (None, "rtmps://u:p@h:1940/live/inst/key"),
+        (
+            "rtmps://foo.mydomain.com:1935/realtimeapp",
+            "rtmps://foo.mydomain.com:1935/realtimeapp/key",
+        ),
+        ("//192.0.2.0/realtimeapp", "rtmps://192.0.2.0/realtimeapp/key"),
+        ("/realtimeapp", "rtmps://u:p@h:1940/realtimeapp/key"),
+        ("other", "rtmps://u:p@h:1940/live/other/key"),
+        # Credentials go only to the same host.
+        ("rtmps://h2/app", "rtmps://h2/app/key"),
+    ],
+)
+def test_reconnect_target(tc_url: str | None, expected: str) -> None:
+    current = parse_url("rtmps://u:p@h:1940/live/inst", stream_key="key")
+    target = current.reconnect_target(tc_url)
+    assert target == parse_url(expected)
+    assert target.stream_key == "key"
+
+
+def test_reconnect_target_refusals() -> None:
+    current = parse_url("rtmps://h/live/key")
+    with pytest.raises(LocalProtocolError, match="rtmps:// to rtmp://"):
+        current.reconnect_target("rtmp://h/live")
+    with pytest.raises(LocalProtocolError, match="not RTMP"):
+        current.reconnect_target("http://h/live")
+    with pytest.raises(LocalProtocolError):
+        current.reconnect_target(42)  # type: ignore[arg-type]
+    # From rtmp:// anywhere goes, rtmps:// included.
+    assert parse_url("rtmp://h/live/k").reconnect_target("rtmps://h/live").tls

@@ -217,6 +217,7 @@ class RTMPClient(trio.abc.AsyncResource):
         self._messages_dropped = 0
         #: The properties of the server's connect ``_result`` (fmsVer, capabilities, ...).
         self.server_properties: dict[str, Any] = {}
+        self._reconnect_request: ev.ReconnectRequested | None = None
 
     # -- public API -------------------------------------------------------------
 
@@ -246,6 +247,28 @@ class RTMPClient(trio.abc.AsyncResource):
     def stream_id(self) -> int | None:
         """The message stream playing or publishing, once there is one."""
         return self._stream_id
+
+    @property
+    def reconnect_request(self) -> ev.ReconnectRequested | None:
+        """The server's latest ReconnectRequest (Enhanced RTMP), or None.
+
+        A server about to go away, or moving clients elsewhere, sends one and keeps
+        serving until the client leaves.  The client does not reconnect by itself:
+        see :attr:`reconnect_url` and the README's "Reconnect requests".
+        """
+        return self._reconnect_request
+
+    @property
+    def reconnect_url(self) -> RTMPURL | None:
+        """Where :attr:`reconnect_request` sends this client (same stream key), or None.
+
+        Raises :class:`~trio_rtmp.core.errors.LocalProtocolError` if the server named a
+        URL that is not usable (see :meth:`RTMPURL.reconnect_target`).
+        """
+        request = self._reconnect_request
+        if request is None:
+            return None
+        return self._url.reconnect_target(request.tc_url)
 
     def statistics(self) -> ClientStatistics:
         """Bytes, messages, frames and bitrates so far."""
@@ -682,6 +705,7 @@ class RTMPClient(trio.abc.AsyncResource):
                 waiter.done.set()
                 break
         if isinstance(event, ev.ReconnectRequested):
+            self._reconnect_request = event
             logger.info("the server asks for a reconnect (%s)", event.tc_url or "same URL")
 
 

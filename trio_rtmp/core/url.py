@@ -445,6 +445,37 @@ class RTMPURL:
         """The same URL with another application."""
         return attrs.evolve(self, app=app)
 
+    def reconnect_target(self, tc_url: str | None) -> RTMPURL:
+        """Where an Enhanced RTMP ReconnectRequest with ``tc_url`` sends this client.
+
+        ``tc_url`` is resolved against this URL's :attr:`tc_url` as a URI reference
+        (RFC 3986): absolute (``rtmp://other:1935/app``), network-path
+        (``//192.0.2.1/app``: this scheme), absolute-path (``/app``: this host, port and
+        credentials) or relative-path (``app2``: replaces the last segment of the app).
+        ``None`` means this URL.  The stream key stays; credentials go only to this
+        host.  Raises :class:`~trio_rtmp.core.errors.LocalProtocolError` for a
+        ``tc_url`` that is not a usable RTMP URL, and for a move from ``rtmps://`` to
+        ``rtmp://`` (it would send the stream key in the clear).
+        """
+        if tc_url is None:
+            return self
+        if not isinstance(tc_url, str):
+            raise LocalProtocolError(f"tc_url must be a str, not {type(tc_url).__name__}")
+        reference = tc_url.strip()
+        if reference.startswith("//"):
+            target = f"{self.scheme}:{reference}"
+        elif reference.startswith("/"):
+            target = self._origin() + reference
+        elif "://" in reference:
+            target = reference
+        else:
+            directory = ("/" + self.app).rpartition("/")[0]
+            target = f"{self._origin()}{directory}/{reference}"
+        url = parse_url(target, stream_key=self.stream_key)
+        if self.tls and not url.tls:
+            raise LocalProtocolError("a reconnect from rtmps:// to rtmp:// is refused")
+        return url
+
 
 # -- parsing ------------------------------------------------------------------------------
 

@@ -314,21 +314,28 @@ class PlayerSet:
         """
         out: list[tuple[Player, bytes, int]] = []
         for fd, _ in self.epoll.poll(0):
-            player = self.by_fd.get(fd)
-            if player is None:
-                continue
-            try:
-                data = player.sock.recv(262144)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
-            arrived = time.perf_counter_ns()
-            if not data:
-                self.drop(player, "closed by the server")
-                continue
-            out.append((player, data, arrived))
+            arrival = self.read(fd)
+            if arrival is not None:
+                out.append(arrival)
         return out
+
+    def read(self, fd: int) -> tuple[Player, bytes, int] | None:
+        """Read a readable playing socket once: (player, bytes, arrival ns), or None
+        (not a player, nothing there, or closed: then the player is dropped)."""
+        player = self.by_fd.get(fd)
+        if player is None:
+            return None
+        try:
+            data = player.sock.recv(262144)
+        except BlockingIOError:
+            return None
+        except OSError:
+            data = b""
+        arrived = time.perf_counter_ns()
+        if not data:
+            self.drop(player, "closed by the server")
+            return None
+        return player, data, arrived
 
     @staticmethod
     def feed(player: Player, data: bytes) -> list[Message]:
@@ -560,7 +567,6 @@ def run_latency(options: argparse.Namespace) -> int:
     publisher_fd = publisher.sock.fileno()
     epoll = players.epoll
     epoll.register(publisher_fd, _EPOLLIN)
-    by_fd = players.by_fd
     latencies: list[int] = []
     received = [0] * len(players.players)
     position = {p.fd: i for i, p in enumerate(players.players)}
@@ -583,20 +589,9 @@ def run_latency(options: argparse.Namespace) -> int:
                 with contextlib.suppress(BlockingIOError):
                     publisher.receive(publisher.sock.recv(65536))
                 continue
-            player = by_fd.get(fd)
-            if player is None:
-                continue
-            try:
-                data = player.sock.recv(262144)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
-            arrived = time.perf_counter_ns()
-            if not data:
-                players.drop(player, "closed by the server")
-                continue
-            arrivals.append((player, data, arrived))
+            arrival = players.read(fd)
+            if arrival is not None:
+                arrivals.append(arrival)
         for player, data, arrived in arrivals:
             for message in players.feed(player, data):
                 type_id = message.type_id

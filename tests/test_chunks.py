@@ -391,6 +391,46 @@ def test_abort_discards_partial_message() -> None:
     assert reader.buffered_bytes == 0
 
 
+def test_a_chunk_stream_reads_on_after_an_abort_and_extended_timestamps() -> None:
+    # Compressed headers on a chunk stream whose last message was aborted, or used an
+    # extended timestamp, must still be read right (the fast path only takes streams
+    # that are idle and without an extended timestamp).
+    started = reference_chunks(Message(6, 9, 0x1000000, 1, bytes(300)), 128)
+    abort = chunk_header(0, 2, 0, 4, 2, 0) + struct.pack(">I", 6)
+    raw = (
+        started[0]
+        + abort
+        + chunk_header(1, 6, 5, 3, 9)  # a new message after the aborted one
+        + b"abc"
+        + chunk_header(2, 6, 7)  # same length and type, new delta
+        + b"def"
+        + chunk_header(3, 6, 0)  # everything repeated
+        + b"ghi"
+        + chunk_header(1, 6, 0x1000000, 200, 8)  # an extended delta, two chunks
+        + bytes(128)
+        + basic_header(3, 6)
+        + struct.pack(">I", 0x1000000)
+        + bytes(72)
+        + chunk_header(1, 6, 10, 2, 8)  # back to a short delta
+        + b"jk"
+        + chunk_header(3, 6, 0)
+        + b"lm"
+    )
+    base = 0x1000000
+    expected = [
+        Message(2, 2, 0, 0, struct.pack(">I", 6)),
+        Message(6, 9, base + 5, 1, b"abc"),
+        Message(6, 9, base + 12, 1, b"def"),
+        Message(6, 9, base + 19, 1, b"ghi"),
+        Message(6, 8, 2 * base + 19, 1, bytes(200)),
+        Message(6, 8, 2 * base + 29, 1, b"jk"),
+        Message(6, 8, 2 * base + 39, 1, b"lm"),
+    ]
+    assert read_all(raw) == expected
+    assert one_byte_at_a_time(raw) == expected
+    assert read_all(raw, list(range(0, len(raw), 7))) == expected
+
+
 def test_set_chunk_size_applies_to_the_next_chunk() -> None:
     m = Message(3, 20, 0, 0, bytes(range(200)))
     raw = set_chunk_size_bytes(100) + b"".join(reference_chunks(m, 100))
@@ -646,4 +686,4 @@ def test_message_sizes_do_not_grow_the_reader() -> None:
     reader = ChunkReader()
     got = reader.receive_data(writer.data_to_send())
     assert [len(m.payload) for m in got[1:]] == list(sizes)
-    assert len(reader._slices) <= 64
+    assert len(reader._cutters) <= 64

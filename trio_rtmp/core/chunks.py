@@ -170,6 +170,18 @@ def _payload_cutter(chunk_size: int, count: int) -> Callable[[memoryview], tuple
     )
 
 
+class _Cutters(dict[int, Callable[[memoryview], tuple[memoryview]]]):
+    """The payload cutters for one chunk size, by count of continuation chunks."""
+
+    def __init__(self, chunk_size: int) -> None:
+        super().__init__()
+        self.chunk_size = chunk_size
+
+    def __missing__(self, count: int) -> Callable[[memoryview], tuple[memoryview]]:
+        cut = self[count] = _payload_cutter(self.chunk_size, count)
+        return cut
+
+
 class ChunkReader:
     """Reassembles RTMP messages from the bytes of a chunk stream.
 
@@ -199,10 +211,13 @@ class ChunkReader:
         self._streams: dict[int, _ReadStream] = {}
         self._chunk_size = DEFAULT_CHUNK_SIZE
         # The chunk streams with a one-byte basic header, indexed by that byte, for
-        # the fast path (fmt 0 entries stay None: fmt 0 always takes the general path).
+        # the fast path: a stream is there (under fmt 1, 2 and 3) only while it is
+        # idle, with no message in progress and no extended timestamp, so the fast
+        # path needs no checks of its own.  The general path keeps this up to date;
+        # fmt 0 entries stay None (fmt 0 always takes the general path).
         self._fast: list[_ReadStream | None] = [None] * 256
         # Payload cutters by count of continuation chunks, for the current chunk size.
-        self._slices: dict[int, Callable[[memoryview], tuple[memoryview]]] = {}
+        self._cutters = _Cutters(DEFAULT_CHUNK_SIZE)
         # Chunk streams with a message in progress, and the bytes those hold.
         self._in_progress: set[_ReadStream] = set()
         self._partial_bytes = 0
@@ -225,7 +240,7 @@ class ChunkReader:
         applied automatically.
         """
         self._chunk_size = self._check_chunk_size(chunk_size)
-        self._slices = {}
+        self._cutters = _Cutters(self._chunk_size)
 
     def _check_chunk_size(self, chunk_size: int) -> int:
         if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
@@ -327,43 +342,62 @@ class ChunkReader:
         max_size = limits.max_message_size
         in_progress = self._in_progress
         chunk_size = self._chunk_size
-        slices = self._slices
+        small = min(chunk_size, max_size)
+        stride = chunk_size + 1
+        cut_max = _CUT_LIMIT if chunk_size >= _JOIN_CHUNK_SIZE else _JOIN_LIMIT - 1
+        cutters = self._cutters
         end = len(buf)
         view = memoryview(buf)
         append = out.append
         while pos < end:
             b0 = buf[pos]
-            # ---- the fast path: a new message with a fmt 1, 2 or 3 header on a known
-            # chunk stream with a one-byte basic header, no extended timestamp, and all
-            # of it in the buffer (what a live stream is made of).  Anything else
-            # falls through to the general path below, which starts over at ``pos``.
+            # ---- the fast path: a new message with a fmt 1, 2 or 3 header on an idle
+            # chunk stream with a one-byte basic header and no extended timestamp (the
+            # only ones in ``fast``), not a Set Chunk Size or Abort, all of it in the
+            # buffer: what a live stream is made of.  Anything else falls through to
+            # the general path below, which starts over at ``pos``.
             st = fast[b0]
-            if st is not None and not st.remaining:
-                fmt = b0 >> 6
-                if fmt == 1:
-                    p = pos + 8
-                    if p > end:
+            if st is not None:
+                if b0 < 0x80:
+                    # fmt 1, the commonest header (media sizes vary), and a message in
+                    # one chunk: the shortest way through.
+                    try:
+                        delta, length = _unpack_two(buf, pos)
+                    except struct.error:
                         break
-                    delta, length = _unpack_two(buf, pos)
                     type_id = length & 0xFF
                     length >>= 8
                     delta &= 0xFFFFFF
-                    ok = delta != _EXTENDED and length <= max_size
-                elif fmt == 2:
+                    p = pos + 8
+                    if length <= small and type_id > 2 and delta != _EXTENDED:
+                        stop = p + length
+                        if stop > end:
+                            self._missing = stop - end
+                            break
+                        st.length = length
+                        st.type_id = type_id
+                        st.delta = delta
+                        st.timestamp = timestamp = (st.timestamp + delta) & 0xFFFFFFFF
+                        append(
+                            _new_message(
+                                (b0 & 0x3F, type_id, timestamp, st.message_stream_id, buf[p:stop])
+                            )
+                        )
+                        pos = stop
+                        continue
+                elif b0 < 0xC0:
                     p = pos + 4
                     if p > end:
                         break
                     delta = _unpack_u32(buf, pos)[0] & 0xFFFFFF
                     length = st.length
                     type_id = st.type_id
-                    ok = delta != _EXTENDED
                 else:
                     p = pos + 1
                     delta = st.delta
                     length = st.length
                     type_id = st.type_id
-                    ok = not st.extended
-                if ok:
+                if type_id > 2 and delta != _EXTENDED and length <= max_size:
                     if length <= chunk_size:
                         stop = p + length
                         if stop > end:
@@ -374,7 +408,6 @@ class ChunkReader:
                         # A whole message in fmt 3 continuation chunks: check every
                         # continuation header at once with one strided slice.
                         count = (length - 1) // chunk_size
-                        stride = chunk_size + 1
                         stop = p + length + count
                         if stop > end:
                             if length <= _DEFER_LIMIT:
@@ -385,35 +418,26 @@ class ChunkReader:
                             payload = None
                         elif buf[p + chunk_size : stop : stride].count(b0 | 0xC0) != count:
                             payload = None
-                        elif count < _JOIN_LIMIT or (
-                            chunk_size >= _JOIN_CHUNK_SIZE and count <= _CUT_LIMIT
-                        ):
-                            cut = slices.get(count)
-                            if cut is None:
-                                cut = slices[count] = _payload_cutter(chunk_size, count)
-                            payload = b"".join(cut(view[p:stop]))
+                        elif count <= cut_max:
+                            payload = b"".join(cutters[count](view[p:stop]))
                         else:
                             run = bytearray(view[p:stop])
                             del run[chunk_size::stride]
                             payload = bytes(run)
                     if payload is not None:
-                        if fmt == 1:
+                        if b0 < 0x80:
                             st.length = length
                             st.type_id = type_id
                             st.delta = delta
-                            st.extended = False
-                        elif fmt == 2:
+                        elif b0 < 0xC0:
                             st.delta = delta
-                            st.extended = False
                         st.timestamp = timestamp = (st.timestamp + delta) & 0xFFFFFFFF
-                        pos = stop
-                        message = _new_message(
-                            (b0 & 0x3F, type_id, timestamp, st.message_stream_id, payload)
+                        append(
+                            _new_message(
+                                (b0 & 0x3F, type_id, timestamp, st.message_stream_id, payload)
+                            )
                         )
-                        if type_id < 3:
-                            chunk_size = self._control(message, chunk_size)
-                            slices = self._slices
-                        append(message)
+                        pos = stop
                         continue
 
             # ---- the general path: basic header
@@ -547,8 +571,6 @@ class ChunkReader:
                             f"more than {limits.max_chunk_stream_ids} chunk stream ids used"
                         )
                     st = streams[csid] = _ReadStream(_basic_header(3, csid))
-                    if csid < 64:
-                        fast[0x40 | csid] = fast[0x80 | csid] = fast[0xC0 | csid] = st
                 if fmt == 0:
                     st.timestamp = ts_value
                     # A fmt 3 header that starts a new message after this one adds
@@ -576,6 +598,8 @@ class ChunkReader:
                             "message in progress"
                         )
                     in_progress.add(st)
+                    if csid < 64:
+                        fast[0x40 | csid] = fast[0x80 | csid] = fast[0xC0 | csid] = None
                     st.pieces = [view[p:pos]]
                     st.settled = 0
                     st.remaining = length - n
@@ -589,12 +613,20 @@ class ChunkReader:
                     self._partial_bytes -= length
                     in_progress.discard(st)
 
-            # ---- a complete message
+            # ---- a complete message: the chunk stream is idle again, and may take
+            # the fast path unless it uses extended timestamps.
+            if csid < 64:
+                fast[0x40 | csid] = fast[0x80 | csid] = fast[0xC0 | csid] = (
+                    None if st.extended else st
+                )
             # Set Chunk Size and Abort belong on message stream 0; applying them
             # wherever they come keeps the stream in sync with a sloppy peer.
             if type_id < 3:
                 chunk_size = self._control(message, chunk_size)
-                slices = self._slices
+                small = min(chunk_size, max_size)
+                stride = chunk_size + 1
+                cut_max = _CUT_LIMIT if chunk_size >= _JOIN_CHUNK_SIZE else _JOIN_LIMIT - 1
+                cutters = self._cutters
             append(message)
         return pos
 
@@ -683,6 +715,9 @@ class ChunkReader:
                 st.pieces = []
                 st.settled = 0
                 st.remaining = 0
+                if value < 64 and not st.extended:
+                    self._fast[0x40 | value] = self._fast[0x80 | value] = st
+                    self._fast[0xC0 | value] = st
         return chunk_size
 
 

@@ -41,6 +41,7 @@ from server_support import RawClient, open_fds, read_tags, rss_bytes, write_flv
 import trio_rtmp
 from trio_rtmp.core import amf0
 from trio_rtmp.core import events as ev
+from trio_rtmp.core.errors import ProtocolError
 from trio_rtmp.media.flv import video_info
 from trio_rtmp.media.flvfile import FlvTag
 from trio_rtmp.media.frames import CodecConfig, VideoSample
@@ -877,14 +878,15 @@ async def test_clear_data_frame_forgets_the_metadata(sample_media: SampleCache) 
         server.stop()
 
 
-async def test_data_messages_reach_the_players(sample_media: SampleCache) -> None:
+async def test_data_messages_reach_the_players(sample_media: SampleCache, tmp_path: Path) -> None:
     """A publisher's onCuePoint / onTextData reach the players as it sent them, in order
-    with the media; "@" and "|" data messages (server and player instructions) do not."""
+    with the media, and the recording; "@" and "|" data messages (server and player
+    instructions) do not."""
     media = [t for t in read_tags(sample_media.get(seconds=1)) if t.tag_type != 18]
     cue = ("onCuePoint", {"name": "ad-break", "time": 0.5, "type": "event"})
     text = ("onTextData", {"text": "hello", "trackid": 1.0})
     async with trio.open_nursery() as nursery:
-        relay, server = await start_relay(nursery)
+        relay, server = await start_relay(nursery, RelayConfig(record_dir=str(tmp_path)))
         player = await RawClient.open(server.port)
         await player.connect(port=server.port)
         assert isinstance(await player.play("cues"), ev.PlayStarted)
@@ -910,12 +912,32 @@ async def test_data_messages_reach_the_players(sample_media: SampleCache) -> Non
             for e in player.events
             if isinstance(e, ev.VideoData | ev.AudioData) or e in relayed
         ]
-        assert order == [
+        expected = [
             *(t.data for t in media[:10]),
             "onCuePoint",
             *(t.data for t in media[10:20]),
             "onTextData",
             *(t.data for t in media[20:]),
         ]
+        assert order == expected
+
+        metadata = amf0.encode("onMetaData")
+
+        def recorded() -> list[FlvTag] | None:
+            files = list(tmp_path.glob("live/cues-*.flv"))
+            try:
+                tags = read_tags(files[0]) if files else []
+            except ProtocolError:  # still being written
+                return None
+            # Without the recorder's own onMetaData (duration, size...).
+            tags = [t for t in tags if t.tag_type != 18 or not t.data.startswith(metadata)]
+            return tags if len(tags) == len(media) + 2 else None
+
+        await wait_for(lambda: recorded() is not None, what="the recording")
+        tags = recorded()
+        assert tags is not None
+        scripts = [(t.timestamp, tuple(amf0.decode(t.data))) for t in tags if t.tag_type == 18]
+        assert scripts == [(500, cue), (600, text)]
+        assert [amf0.decode(t.data)[0] if t.tag_type == 18 else t.data for t in tags] == expected
         await player.aclose()
         server.stop()

@@ -264,7 +264,7 @@ class RelayStream:
         """Relay a data message of the publisher (``onCuePoint``, ``onTextData``...).
 
         Players get it as it comes (dropped, like audio, for a player that is behind;
-        not kept for late joiners), pushes send it on, recordings leave it out.
+        not kept for late joiners), pushes send it on, recordings keep it in place.
         """
         try:
             body = amf0.encode(*values)
@@ -691,13 +691,13 @@ async def _record(
                 async for tag in receive:
                     if tag.tag_type == TagType.SCRIPT:
                         values = amf0.decode(tag.data)
-                        if (
-                            values[:1] == ["onMetaData"]
-                            and len(values) > 1
-                            and isinstance(values[1], dict)
-                        ):
-                            await file.write(writer.write_metadata(values[1]))
-                        continue
+                        if values[:1] == ["onMetaData"]:
+                            # The writer keeps it up to date (duration, size...).
+                            if len(values) > 1 and isinstance(values[1], dict):
+                                await file.write(writer.write_metadata(values[1]))
+                            continue
+                        # Other data messages (cue points, captions) are kept as
+                        # script tags in place, as an FLV file carries them.
                     await file.write(writer.write_tag(tag.tag_type, tag.timestamp, tag.data))
             tail, patches = writer.finish()
             await file.write(tail)

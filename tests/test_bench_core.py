@@ -1,0 +1,32 @@
+"""bench/core.py runs end to end on a small stream and prints every figure.
+
+Performance is never asserted here: only that every case was measured and reported.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "core.py"
+
+
+def test_bench_core_reports_every_chunk_size() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--seconds", "0.04", "--megabytes", "0.3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    pattern = re.compile(
+        r"chunk size +(\d+): copy +\d+ MB/s \| reader +\d+ MB/s = +[\d.]+% of copy \| "
+        r"writer +\d+ MB/s = +[\d.]+% of copy"
+    )
+    sizes = [int(m.group(1)) for line in lines if (m := pattern.match(line))]
+    assert sizes == [128, 4096, 65536], result.stdout
+    assert any(line.startswith("AMF0 connect command") for line in lines), result.stdout

@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help=(
             "also publish every stream to rtmp://host[:port]/app (the stream key is "
-            "appended); repeatable"
+            "appended; follows the upstream's reconnect requests); repeatable"
         ),
     )
     serve.add_argument(

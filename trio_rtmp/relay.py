@@ -40,6 +40,7 @@ from .core import amf0
 from .core import events as ev
 from .core.amf import ECMAArray
 from .core.errors import LocalProtocolError
+from .core.url import RTMPURL
 from .media.flv import TagType, is_audio_sequence_header, video_info
 from .media.flvfile import FlvTag, FlvWriter
 from .server import (
@@ -102,7 +103,8 @@ class RelayConfig:
     #: Record every stream as FLV under this folder (``app/key-YYYYmmdd-HHMMSS.flv``).
     record_dir: str | None = None
     #: Push every stream to these upstream URLs (``rtmp://host/app``: the stream key
-    #: is appended), reconnecting with backoff while the stream is live.
+    #: is appended), reconnecting with backoff while the stream is live and moving
+    #: where an upstream's ReconnectRequest says (at the next keyframe).
     push: tuple[str, ...] = ()
     #: Which streams to push, by ``(app, stream_key)``; all when ``None``.
     push_filter: Callable[[str, str], bool] | None = None
@@ -710,19 +712,26 @@ async def _record(
 
 
 async def _push(url: str, stream: RelayStream, receive: trio.MemoryReceiveChannel[FlvTag]) -> None:
-    """Publish a stream to an upstream server while it is live, reconnecting with backoff."""
+    """Publish a stream to an upstream server while it is live, reconnecting with backoff.
+
+    An upstream's Enhanced RTMP ReconnectRequest moves the push to the URL it names (or
+    back to the same one) at the next keyframe: the new session starts there, with the
+    metadata and sequence headers, and the old one ends.
+    """
     from .client import open_client
     from .core.errors import RTMPError
 
-    target = f"{url.rstrip('/')}/{stream.stream_key}"
+    target: tuple[str, str | None] = (f"{url.rstrip('/')}/{stream.stream_key}", None)
+    where = url
     backoff = 1.0
     async with receive:
         while stream.live:
+            moved: RTMPURL | None = None
             try:
-                async with open_client(target) as client:
+                async with open_client(*target) as client:
                     await client.publish()
                     backoff = 1.0
-                    logger.info("pushing %s/%s to %s", stream.app, stream.stream_key, url)
+                    logger.info("pushing %s/%s to %s", stream.app, stream.stream_key, where)
                     # Start from the cached start of the stream (metadata, headers, the
                     # GOP so far): what queued up before is in it or older, so drop it
                     # first (no checkpoint between the two) or it would be sent twice.
@@ -730,11 +739,29 @@ async def _push(url: str, stream: RelayStream, receive: trio.MemoryReceiveChanne
                         return
                     for tag in stream.snapshot():
                         await client.send_tag(tag.timestamp, tag)
+                    refused = None
                     async for tag in receive:
+                        request = client.reconnect_request
+                        if request is not refused and _switch_point(stream, tag):
+                            try:
+                                moved = client.reconnect_url
+                            except LocalProtocolError as exc:
+                                logger.warning("push to %s: not following %s", where, exc)
+                                refused = request
+                            else:
+                                # The new session starts from the GOP cache, which
+                                # starts at this keyframe (or a later one).
+                                break
                         await client.send_tag(tag.timestamp, tag)
-                    return
+                    else:
+                        return
             except (RTMPError, OSError) as exc:
-                logger.warning("push of %s to %s failed: %s", stream.stream_key, url, exc)
+                logger.warning("push of %s to %s failed: %s", stream.stream_key, where, exc)
+            if moved is not None:
+                target = (moved.app_url, moved.stream_key)
+                where = f"{moved.scheme}://{moved.url_host}:{moved.port}/{moved.app}"
+                logger.info("push of %s moves to %s, as asked", stream.stream_key, where)
+                continue
             # Drain what piled up while disconnected; the next session starts from
             # the cached GOP anyway.
             with trio.move_on_after(backoff):
@@ -746,6 +773,15 @@ async def _push(url: str, stream: RelayStream, receive: trio.MemoryReceiveChanne
                     except trio.EndOfChannel:
                         return
             backoff = min(backoff * 2, 30.0)
+
+
+def _switch_point(stream: RelayStream, tag: FlvTag) -> bool:
+    """Whether a push may move to another server before ``tag``: at a keyframe."""
+    if tag.tag_type == TagType.VIDEO:
+        key, header = video_info(tag.data)
+        return key and not header
+    # An audio-only stream may move anywhere.
+    return stream.video_header is None and tag.tag_type == TagType.AUDIO
 
 
 def _discard_queued(receive: trio.MemoryReceiveChannel[FlvTag]) -> bool:

@@ -365,50 +365,6 @@ async def test_push_to_nginx_then_play_from_nginx(
     assert "local" not in nginx.log()
 
 
-async def test_push_reconnects_with_backoff(sample_tags: list[FlvTag]) -> None:
-    """A push target that is down at first: the pusher retries (1 s, 2 s...) and, once
-    the target is up, starts with metadata, the sequence headers and the GOP."""
-    port = free_port()
-    got: list[Any] = []
-
-    class Upstream(trio_rtmp.ServerHandler):
-        async def on_publish(self, request: ev.PublishRequest) -> None:
-            got.append(("publish", request.stream_key))
-
-        async def on_metadata(self, stream_id: int, metadata: dict[str, Any]) -> None:
-            got.append(("metadata",))
-
-        async def on_video(self, stream_id: int, data: Any) -> None:
-            got.append(("video", data.timestamp, video_info(data.data)))
-
-    config = RelayConfig(push=(f"rtmp://127.0.0.1:{port}/up",))
-    async with trio.open_nursery() as nursery:
-        _relay, server = await start_relay(nursery, config)
-        async with trio_rtmp.open_client(relay_url(server, "k")) as client:
-            await client.publish()
-            # 1.5 s of media (a GOP and a half) while the target is down.
-            await publish_tags(client, [t for t in sample_tags if t.timestamp < 1500])
-            await trio.sleep(0.5)
-            upstream: trio_rtmp.RTMPServer = await nursery.start(
-                functools.partial(
-                    trio_rtmp.serve_rtmp, Upstream, port, host="127.0.0.1", demux=False
-                )
-            )
-            await wait_for(lambda: ("publish", "k") in got, timeout=6, what="the push")
-            await publish_tags(client, [t for t in sample_tags if 1500 <= t.timestamp < 2500])
-            await wait_for(lambda: any(g[1] >= 2000 for g in got if g[0] == "video"))
-        upstream.stop()
-        server.stop()
-    video = [g for g in got if g[0] == "video"]
-    assert got[:2] == [("publish", "k"), ("metadata",)]
-    # The sequence header, then the cached GOP from the keyframe at 1 s, then live.
-    assert video[0][2] == (False, True)
-    assert video[1][1:] == (1000, (True, False))
-    timestamps = [g[1] for g in video[1:]]
-    assert timestamps[-1] >= 2000
-    assert sorted(set(timestamps)) == sorted(timestamps)  # no duplicates, no reordering
-
-
 def recording_upstream(
     got: list[Any], ask: Callable[[trio_rtmp.ServerSession, int], None] | None = None
 ) -> type[trio_rtmp.ServerHandler]:
@@ -431,6 +387,43 @@ def recording_upstream(
                 ask(self.session, data.timestamp)
 
     return Upstream
+
+
+async def test_push_reconnects_with_backoff(sample_tags: list[FlvTag]) -> None:
+    """A push target that is down at first: the pusher retries (1 s, 2 s...) and, once
+    the target is up, starts with metadata, the sequence headers and the GOP."""
+    port = free_port()
+    got: list[Any] = []
+    config = RelayConfig(push=(f"rtmp://127.0.0.1:{port}/up",))
+    async with trio.open_nursery() as nursery:
+        _relay, server = await start_relay(nursery, config)
+        async with trio_rtmp.open_client(relay_url(server, "k")) as client:
+            await client.publish()
+            # 1.5 s of media (a GOP and a half) while the target is down.
+            await publish_tags(client, [t for t in sample_tags if t.timestamp < 1500])
+            await trio.sleep(0.5)
+            upstream: trio_rtmp.RTMPServer = await nursery.start(
+                functools.partial(
+                    trio_rtmp.serve_rtmp,
+                    recording_upstream(got),
+                    port,
+                    host="127.0.0.1",
+                    demux=False,
+                )
+            )
+            await wait_for(lambda: ("publish", "k") in got, timeout=6, what="the push")
+            await publish_tags(client, [t for t in sample_tags if 1500 <= t.timestamp < 2500])
+            await wait_for(lambda: any(g[1] >= 2000 for g in got if g[0] == "video"))
+        upstream.stop()
+        server.stop()
+    video = [g for g in got if g[0] == "video"]
+    assert got[:3] == [("connect", "up"), ("publish", "k"), ("metadata",)]
+    # The sequence header, then the cached GOP from the keyframe at 1 s, then live.
+    assert video[0][2] == (False, True)
+    assert video[1][1:] == (1000, (True, False))
+    timestamps = [g[1] for g in video[1:]]
+    assert timestamps[-1] >= 2000
+    assert sorted(set(timestamps)) == sorted(timestamps)  # no duplicates, no reordering
 
 
 @pytest.mark.parametrize("usable", [True, False])

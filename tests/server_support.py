@@ -12,11 +12,14 @@ import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import trio
 
+import trio_rtmp
 from trio_rtmp.core import events as ev
 from trio_rtmp.core.connection import ClientConnection, ConnectionConfig
+from trio_rtmp.media.flv import video_info
 from trio_rtmp.media.flvfile import FlvReader, FlvTag, FlvWriter
 
 WAIT = 10.0
@@ -155,3 +158,27 @@ def rss_bytes() -> int:
 def open_fds() -> int:
     """How many file descriptors this process has open."""
     return len(os.listdir("/proc/self/fd"))
+
+
+def recording_upstream(
+    got: list[Any], ask: Callable[[trio_rtmp.ServerSession, int], None] | None = None
+) -> type[trio_rtmp.ServerHandler]:
+    """A server handler that notes what a publisher sends it; ``ask(session,
+    timestamp)`` is called on every video message."""
+
+    class Upstream(trio_rtmp.ServerHandler):
+        async def on_connect(self, request: ev.ConnectRequest) -> None:
+            got.append(("connect", request.app))
+
+        async def on_publish(self, request: ev.PublishRequest) -> None:
+            got.append(("publish", request.stream_key))
+
+        async def on_metadata(self, stream_id: int, metadata: dict[str, Any]) -> None:
+            got.append(("metadata",))
+
+        async def on_video(self, stream_id: int, data: Any) -> None:
+            got.append(("video", data.timestamp, video_info(data.data)))
+            if ask is not None:
+                ask(self.session, data.timestamp)
+
+    return Upstream

@@ -36,7 +36,14 @@ from peers import (
     probe_packets,
     probe_streams,
 )
-from server_support import RawClient, open_fds, read_tags, rss_bytes, write_flv
+from server_support import (
+    RawClient,
+    open_fds,
+    read_tags,
+    recording_upstream,
+    rss_bytes,
+    write_flv,
+)
 
 import trio_rtmp
 from trio_rtmp.core import amf0
@@ -363,30 +370,6 @@ async def test_push_to_nginx_then_play_from_nginx(
         min_compared=90, max_source_left=0
     )
     assert "local" not in nginx.log()
-
-
-def recording_upstream(
-    got: list[Any], ask: Callable[[trio_rtmp.ServerSession, int], None] | None = None
-) -> type[trio_rtmp.ServerHandler]:
-    """An upstream server's handler that notes what a push sends it; ``ask(session,
-    timestamp)`` is called on every video message."""
-
-    class Upstream(trio_rtmp.ServerHandler):
-        async def on_connect(self, request: ev.ConnectRequest) -> None:
-            got.append(("connect", request.app))
-
-        async def on_publish(self, request: ev.PublishRequest) -> None:
-            got.append(("publish", request.stream_key))
-
-        async def on_metadata(self, stream_id: int, metadata: dict[str, Any]) -> None:
-            got.append(("metadata",))
-
-        async def on_video(self, stream_id: int, data: Any) -> None:
-            got.append(("video", data.timestamp, video_info(data.data)))
-            if ask is not None:
-                ask(self.session, data.timestamp)
-
-    return Upstream
 
 
 async def test_push_reconnects_with_backoff(sample_tags: list[FlvTag]) -> None:

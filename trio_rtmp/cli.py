@@ -227,7 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
         "publish",
         parents=[verbose],
         help="publish an FLV file",
-        description="Publish an FLV file, paced at real time by its timestamps.",
+        description=(
+            "Publish an FLV file, paced at real time by its timestamps.  A server's "
+            "reconnect request is followed at the next keyframe."
+        ),
     )
     publish.add_argument("file", metavar="FILE.flv")
     publish.add_argument("url", metavar="URL")
@@ -1148,20 +1151,106 @@ async def _publish(args: argparse.Namespace, stop: _Stop) -> int:
     try:
         progress = _PublishProgress(source) if _stderr_is_terminal() and not args.verbose else None
         logger.info("publishing %s to %s", source.path, _where(url))
-        async with open_client(args.url) as client:
-            await client.publish()
+        async with trio.open_nursery() as connections:
+            publisher = _Publisher(connections)
+            await publisher.open(args.url, None)
             logger.info("publish started")
-            async with trio.open_nursery() as nursery:
-                if progress is not None:
-                    nursery.start_soon(progress.run)
-                try:
-                    await _send_file(client, source, args, progress)
-                finally:
-                    nursery.cancel_scope.cancel()
+            try:
+                async with trio.open_nursery() as nursery:
+                    if progress is not None:
+                        nursery.start_soon(progress.run)
+                    try:
+                        await _send_file(publisher, source, args, progress)
+                    finally:
+                        nursery.cancel_scope.cancel()
+            finally:
+                publisher.close()
     finally:
         source.close()
     logger.info("done")
     return EXIT_OK
+
+
+class _Publisher:
+    """The publishing connection; it moves where the server's ReconnectRequest says.
+
+    The move happens before the next keyframe (or the next audio tag, without video):
+    a new connection publishes, gets the metadata and sequence headers sent so far,
+    and the stream goes on there; then the old connection ends.  A request it cannot
+    follow (not a usable URL, or the new server fails) is logged and ignored, and the
+    stream stays where it is.
+    """
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        self._client: RTMPClient | None = None
+        self._done = trio.Event()
+        self._ignored: object = None
+        # What a new server needs first, by tag type: the metadata, the sequence headers.
+        self._first: dict[int, tuple[int, FlvTag]] = {}
+
+    @property
+    def client(self) -> RTMPClient:
+        assert self._client is not None
+        return self._client
+
+    async def open(self, uri: str, stream_key: str | None) -> None:
+        """Connect and publish; the connection lives in a task of the nursery."""
+        done = trio.Event()
+        self._client = await self._nursery.start(_publishing, uri, stream_key, done)
+        self._done = done
+
+    def close(self) -> None:
+        """End the connection (its task unpublishes and leaves)."""
+        self._done.set()
+
+    async def send(self, timestamp: int, tag: FlvTag, *, first: bool = False) -> None:
+        """Send ``tag``; ``first`` for what a new server must get first (kept)."""
+        if first:
+            self._first[tag.tag_type] = (timestamp, tag)
+        else:
+            request = self.client.reconnect_request
+            if request is not None and request is not self._ignored and self._may_move(tag):
+                await self._move(request)
+        await self.client.send_tag(timestamp, tag)
+
+    def _may_move(self, tag: FlvTag) -> bool:
+        if tag.tag_type == TagType.VIDEO:
+            key, header = video_info(tag.data)
+            return key and not header
+        return tag.tag_type == TagType.AUDIO and TagType.VIDEO not in self._first
+
+    async def _move(self, request: object) -> None:
+        old, old_done = self.client, self._done
+        try:
+            target = old.reconnect_url
+            assert target is not None
+            logger.info("the server asks to reconnect: moving to %s", _where(target))
+            await self.open(target.app_url, target.stream_key)
+            for timestamp, tag in self._first.values():
+                await self.client.send_tag(timestamp, tag)
+        except (RTMPError, OSError) as exc:
+            logger.warning("not following the server's reconnect request: %s", exc)
+            if self._client is not old:
+                self.close()
+            self._client, self._done = old, old_done
+            self._ignored = request
+            return
+        old_done.set()
+
+
+async def _publishing(
+    uri: str,
+    stream_key: str | None,
+    done: trio.Event,
+    *,
+    task_status: trio.TaskStatus[RTMPClient] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """One publishing connection, from connect to goodbye (when ``done`` is set)."""
+    async with open_client(uri, stream_key) as client:
+        await client.publish()
+        task_status.started(client)
+        await done.wait()
 
 
 class _Pacer:
@@ -1216,7 +1305,7 @@ def _is_sequence_end(body: bytes) -> bool:
 
 
 async def _send_file(
-    client: RTMPClient,
+    publisher: _Publisher,
     source: _FlvSource,
     args: argparse.Namespace,
     progress: _PublishProgress | None,
@@ -1245,7 +1334,7 @@ async def _send_file(
                 if kind == TagType.SCRIPT:
                     # Metadata once: later passes would only repeat it.
                     if passes == 1:
-                        await _send_script(client, tag, timestamp, progress)
+                        await _send_script(publisher, tag, timestamp, progress)
                     continue
                 if kind not in (TagType.AUDIO, TagType.VIDEO):
                     continue
@@ -1258,7 +1347,7 @@ async def _send_file(
                     # Not the end yet: a decoder would start over for nothing.
                     continue
                 await pacer.wait(timestamp)
-                await client.send_raw(kind, timestamp, tag.data)
+                await publisher.send(timestamp, tag, first=header)
                 if not header:
                     spans[kind].add(tag.timestamp)
                 if progress is not None:
@@ -1276,7 +1365,7 @@ async def _send_file(
 
 
 async def _send_script(
-    client: RTMPClient, tag: FlvTag, timestamp: int, progress: _PublishProgress | None
+    publisher: _Publisher, tag: FlvTag, timestamp: int, progress: _PublishProgress | None
 ) -> None:
     values = _script_values(tag)
     if not values:
@@ -1287,7 +1376,7 @@ async def _send_script(
         if _number(duration) and duration > 0:
             progress.total = duration
     # send_tag sends onMetaData as @setDataFrame, as FFmpeg does.
-    await client.send_tag(timestamp, tag)
+    await publisher.send(timestamp, tag, first=values[0] == "onMetaData")
 
 
 # -- probe ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ client would.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Callable
@@ -182,3 +183,62 @@ def recording_upstream(
                 ask(self.session, data.timestamp)
 
     return Upstream
+
+
+class MovingUpstreams:
+    """Two servers that note what a publisher sends them (:func:`recording_upstream`).
+
+    The first asks the publisher, once, at its first video message from ``at`` ms on,
+    to reconnect (Enhanced RTMP ReconnectRequest) to the second, app ``moved``; or,
+    when not ``usable``, to a URL that is not RTMP.
+    """
+
+    def __init__(self, *, usable: bool, at: int) -> None:
+        self.usable = usable
+        self.at = at
+        self.old: list[Any] = []
+        self.new: list[Any] = []
+        self.asked: list[int] = []
+        self.servers: list[trio_rtmp.RTMPServer] = []
+
+    async def start(self, nursery: trio.Nursery) -> int:
+        """Start both servers on 127.0.0.1; returns the first one's port."""
+        for handler in (recording_upstream(self.old, self._ask), recording_upstream(self.new)):
+            server = functools.partial(
+                trio_rtmp.serve_rtmp, handler, 0, host="127.0.0.1", demux=False
+            )
+            self.servers.append(await nursery.start(server))
+        return self.servers[0].port
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def _ask(self, session: trio_rtmp.ServerSession, timestamp: int) -> None:
+        if timestamp >= self.at and not self.asked:
+            self.asked.append(timestamp)
+            port = self.servers[1].port
+            where = f"rtmp://127.0.0.1:{port}/moved" if self.usable else "http://127.0.0.1/"
+            session.request_reconnect(where, "going away")
+
+    def got_frame(self, timestamp: int) -> bool:
+        """Whether the server that should end up with the stream got this video frame."""
+        got = self.new if self.usable else self.old
+        return any(g[0] == "video" and g[1] == timestamp for g in got)
+
+    def check(self, frames: list[int], app: str, key: str) -> None:
+        """Every video frame (by timestamp, sequence headers aside) reached one server
+        or the other, once and in order; a move began with the metadata and the
+        sequence header, at a keyframe after the request."""
+        old = [g for g in self.old if g[0] == "video"]
+        new = [g for g in self.new if g[0] == "video"]
+        assert self.old[:3] == [("connect", app), ("publish", key), ("metadata",)]
+        before = [g[1] for g in old if g[2] != (False, True)]
+        if not self.usable:
+            assert self.new == []
+            assert before == frames
+            return
+        assert self.new[:3] == [("connect", "moved"), ("publish", key), ("metadata",)]
+        assert new[0][2] == (False, True)
+        assert new[1][2] == (True, False) and new[1][1] > self.asked[0]
+        assert before + [g[1] for g in new[1:]] == frames

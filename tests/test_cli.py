@@ -10,7 +10,6 @@ is bounded.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import os
 import re
@@ -33,9 +32,8 @@ from peers import (
     free_port,
     probe_packets,
 )
-from server_support import recording_upstream
+from server_support import MovingUpstreams
 
-import trio_rtmp
 from trio_rtmp.media import read_flv
 from trio_rtmp.media.flv import video_info
 
@@ -366,65 +364,27 @@ async def test_publish_follows_a_reconnect_request(sample_flv: Path, usable: boo
     ReconnectRequest): ``publish`` moves before the next keyframe, the new server gets
     the metadata and sequence headers first, and every frame reaches one server or the
     other, once.  A request it cannot follow is ignored."""
-    old_got: list[Any] = []
-    new_got: list[Any] = []
-    new_port = free_port()
-    asked: list[int] = []
-
-    def ask(session: trio_rtmp.ServerSession, timestamp: int) -> None:
-        if timestamp >= 300 and not asked:  # once, in the middle of the first GOP
-            asked.append(timestamp)
-            where = f"rtmp://127.0.0.1:{new_port}/moved" if usable else "http://127.0.0.1/"
-            session.request_reconnect(where, "going away")
-
+    upstreams = MovingUpstreams(usable=usable, at=300)
     tags = read_flv(sample_flv.read_bytes()).tags
     frames = [t.timestamp for t in tags if t.tag_type == 9 and not video_info(t.data)[1]]
-
-    def video(got: list[Any]) -> list[Any]:
-        return [g for g in got if g[0] == "video"]
-
     async with trio.open_nursery() as nursery:
-        servers: list[trio_rtmp.RTMPServer] = [
-            await nursery.start(
-                functools.partial(
-                    trio_rtmp.serve_rtmp, handler, port, host="127.0.0.1", demux=False
-                )
-            )
-            for handler, port in (
-                (recording_upstream(old_got, ask), 0),
-                (recording_upstream(new_got), new_port),
-            )
-        ]
-        url = f"rtmp://127.0.0.1:{servers[0].port}/up/k"
+        port = await upstreams.start(nursery)
         with trio.fail_after(WAIT):
             publish = await trio.run_process(
-                [*CLI, "publish", str(sample_flv), url],
+                [*CLI, "publish", str(sample_flv), f"rtmp://127.0.0.1:{port}/up/k"],
                 stdin=b"",
                 capture_stdout=True,
                 capture_stderr=True,
                 check=False,
             )
             assert publish.returncode == 0, publish.stderr
-            # What the servers read of their sockets after the publisher left.
-            last = new_got if usable else old_got
-            while not any(g[1] == frames[-1] for g in video(last)):
+            # The servers may still be reading what the publisher sent before it left.
+            while not upstreams.got_frame(frames[-1]):
                 await trio.sleep(0.01)
-        for server in servers:
-            server.stop()
-    old, new = video(old_got), video(new_got)
-    assert old_got[:3] == [("connect", "up"), ("publish", "k"), ("metadata",)]
-    if not usable:
-        assert new_got == []
-        assert [g[1] for g in old if g[2] != (False, True)] == frames
-        return
-    assert publish.stderr == b""
-    assert new_got[:3] == [("connect", "moved"), ("publish", "k"), ("metadata",)]
-    # The new server: the sequence header, then from a keyframe after the request.
-    assert new[0][2] == (False, True)
-    assert new[1][2] == (True, False) and new[1][1] > asked[0]
-    # Together, every frame once, in order: the old server got everything before that
-    # keyframe and nothing after it.
-    assert [g[1] for g in old if g[2] != (False, True)] + [g[1] for g in new[1:]] == frames
+        upstreams.stop()
+    if usable:
+        assert publish.stderr == b""
+    upstreams.check(frames, "up", "k")
 
 
 def test_publish_bad_input(tmp_path: Path) -> None:

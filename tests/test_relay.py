@@ -37,6 +37,7 @@ from peers import (
     probe_streams,
 )
 from server_support import (
+    MovingUpstreams,
     RawClient,
     open_fds,
     read_tags,
@@ -415,57 +416,20 @@ async def test_push_follows_a_reconnect_request(sample_tags: list[FlvTag], usabl
     the push moves at the next keyframe, the new upstream starts with the metadata and
     the sequence headers, and no video frame is lost on the way.  A request the push
     cannot follow (not an RTMP URL) is ignored."""
-    old_got: list[Any] = []
-    new_got: list[Any] = []
-    new_port = free_port()
-    asked: list[int] = []
-
-    def ask(session: trio_rtmp.ServerSession, timestamp: int) -> None:
-        if timestamp >= 500 and not asked:  # once, in the middle of a GOP
-            asked.append(timestamp)
-            where = f"rtmp://127.0.0.1:{new_port}/moved" if usable else "http://127.0.0.1/"
-            session.request_reconnect(where, "going away")
-
-    video = [t for t in sample_tags if t.tag_type == 9 and t.timestamp < 3500]
-    frames = [t.timestamp for t in video if not video_info(t.data)[1]]
+    upstreams = MovingUpstreams(usable=usable, at=500)
+    tags = [t for t in sample_tags if t.timestamp < 3500]
+    frames = [t.timestamp for t in tags if t.tag_type == 9 and not video_info(t.data)[1]]
     async with trio.open_nursery() as nursery:
-        servers: list[trio_rtmp.RTMPServer] = [
-            await nursery.start(
-                functools.partial(
-                    trio_rtmp.serve_rtmp, handler, port, host="127.0.0.1", demux=False
-                )
-            )
-            for handler, port in (
-                (recording_upstream(old_got, ask), 0),
-                (recording_upstream(new_got), new_port),
-            )
-        ]
-        config = RelayConfig(push=(f"rtmp://127.0.0.1:{servers[0].port}/up",))
+        port = await upstreams.start(nursery)
+        config = RelayConfig(push=(f"rtmp://127.0.0.1:{port}/up",))
         _relay, server = await start_relay(nursery, config)
         async with trio_rtmp.open_client(relay_url(server, "k")) as client:
             await client.publish()
-            await publish_tags(client, [t for t in sample_tags if t.timestamp < 3500], speed=2.0)
-            last = new_got if usable else old_got
-            await wait_for(
-                lambda: any(g[:2] == ("video", frames[-1]) for g in last),
-                what="the last frame upstream",
-            )
-        for running in (*servers, server):
-            running.stop()
-    old = [g for g in old_got if g[0] == "video"]
-    new = [g for g in new_got if g[0] == "video"]
-    assert old_got[:3] == [("connect", "up"), ("publish", "k"), ("metadata",)]
-    if not usable:
-        assert new_got == []
-        assert [g[1] for g in old if g[2] != (False, True)] == frames
-        return
-    assert new_got[:3] == [("connect", "moved"), ("publish", "k"), ("metadata",)]
-    # The new upstream: the sequence header, then from a keyframe after the request.
-    assert new[0][2] == (False, True)
-    assert new[1][2] == (True, False) and new[1][1] > asked[0]
-    # Together, every frame (after the header) once, in order: the old upstream got
-    # everything before that keyframe and nothing after it.
-    assert [g[1] for g in old if g[2] != (False, True)] + [g[1] for g in new[1:]] == frames
+            await publish_tags(client, tags, speed=2.0)
+            await wait_for(lambda: upstreams.got_frame(frames[-1]), what="the last frame")
+        upstreams.stop()
+        server.stop()
+    upstreams.check(frames, "up", "k")
 
 
 # -- publishers and players coming and going -------------------------------------------

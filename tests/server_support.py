@@ -148,6 +148,17 @@ def write_flv(path: Path, tags: list[FlvTag]) -> Path:
     return path
 
 
+async def publish_tags(
+    client: trio_rtmp.RTMPClient, tags: list[FlvTag], *, speed: float | None = None
+) -> None:
+    """Send tags; paced at ``speed`` times real time when given, else as fast as possible."""
+    start = trio.current_time()
+    for tag in tags:
+        if speed is not None:
+            await trio.sleep_until(start + tag.timestamp / 1000 / speed)
+        await client.send_tag(tag.timestamp, tag)
+
+
 def rss_bytes() -> int:
     """This process's resident set size (VmRSS)."""
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -40,6 +40,7 @@ from server_support import (
     MovingUpstreams,
     RawClient,
     open_fds,
+    publish_tags,
     read_tags,
     recording_upstream,
     rss_bytes,
@@ -125,16 +126,6 @@ class ClientPlayer:
 
     def flv(self, path: Path) -> Path:
         return write_flv(path, self.tags())
-
-
-async def publish_tags(
-    client: trio_rtmp.RTMPClient, tags: list[FlvTag], *, speed: float | None = None
-) -> None:
-    start = trio.current_time()
-    for tag in tags:
-        if speed is not None:
-            await trio.sleep_until(start + tag.timestamp / 1000 / speed)
-        await client.send_tag(tag.timestamp, tag)
 
 
 async def messages_reach(relay: Relay, key: str, count: int) -> None:

@@ -18,7 +18,7 @@ import pytest
 import trio
 import trio.testing
 from peers import WAIT, Peers, SampleCache, compare_media, decode_errors, probe_packets
-from server_support import RawClient, open_fds, read_tags, write_flv
+from server_support import RawClient, open_fds, publish_tags, read_tags, write_flv
 
 import trio_rtmp
 import trio_rtmp.media
@@ -85,17 +85,6 @@ async def start_server(nursery: trio.Nursery, factory: Any, **options: Any) -> t
         )
     )
     return server
-
-
-async def publish_tags(
-    client: trio_rtmp.RTMPClient, tags: list[FlvTag], *, speed: float | None = None
-) -> None:
-    """Send tags; paced at ``speed`` times real time when given, else as fast as possible."""
-    start = trio.current_time()
-    for tag in tags:
-        if speed is not None:
-            await trio.sleep_until(start + tag.timestamp / 1000 / speed)
-        await client.send_tag(tag.timestamp, tag)
 
 
 async def wait_for(predicate: Any, timeout: float = WAIT, what: str = "a condition") -> None:

@@ -334,6 +334,53 @@ def test_publish_realtime_to_nginx(peers: Peers, sample_flv: Path, tmp_path: Pat
     compare_media(sample_flv, output).assert_ok(min_compared=90, max_source_left=0)
 
 
+#: 2^24 ms, 4 h 39 min: from here on, RTMP chunk headers carry extended timestamps.
+EXTENDED_FROM_MS = 0x1000000
+
+
+@pytest.mark.parametrize("server", ["serve", "nginx"])
+def test_publish_realtime_across_extended_timestamps(
+    peers: Peers, sample_media: SampleCache, tmp_path: Path, server: str
+) -> None:
+    # A stream 4 h 39 min in, as FFmpeg writes it with -output_ts_offset (or a recording
+    # with copied timestamps): sequence headers at 0, frames from 16,775 s on, passing
+    # 2^24 ms halfway.  Publishing paces from the first frame, not from the headers, and
+    # the frames reach every player through chunks with extended timestamps.
+    source = sample_media.get(extra=["-output_ts_offset", "16775"])
+    source_dts = [p.dts for p in probe_packets(source) if p.dts is not None]
+    assert min(source_dts) < EXTENDED_FROM_MS < max(source_dts), (min(source_dts), max(source_dts))
+    if server == "nginx":
+        # play_restart: nginx says Play.Start when the publisher starts and Play.Stop
+        # when it leaves, so that both players end by themselves.
+        nginx = peers.nginx_rtmp(play_restart=True)
+        url = nginx.url("live", "late")
+        ours = start(peers, "play", url, "-o", tmp_path / "ours.flv", name="play")
+        ffmpeg = peers.ffmpeg_play(url, tmp_path / "ffmpeg.flv")
+        deadline = time.monotonic() + WAIT
+        while nginx.log().count("play: name='late'") < 2:
+            assert time.monotonic() < deadline, nginx.log()
+            time.sleep(0.05)
+    else:
+        _server, port = serve(peers)
+        url = f"rtmp://127.0.0.1:{port}/live/late"
+        ours = play(peers, url, tmp_path / "ours.flv")
+        ffmpeg = peers.ffmpeg_play(url, tmp_path / "ffmpeg.flv")
+        time.sleep(0.5)  # FFmpeg's play reaches the relay
+    began = time.monotonic()
+    publish = run("publish", source, url, timeout=20)
+    elapsed = time.monotonic() - began
+    assert publish.returncode == 0, publish.stderr
+    # 4 s of media take about 4 s (not the 16,775 s from the headers to the first frame).
+    assert 3.5 < elapsed < 8.0
+    ours.expect_exit(0, timeout=15)
+    ffmpeg.expect_exit(0, timeout=15)
+    for output in ("ours.flv", "ffmpeg.flv"):
+        compare_media(source, tmp_path / output).assert_ok(min_compared=90, max_source_left=0)
+    # Our player writes the timestamps as they came: the source's own.
+    ours_dts = [p.dts for p in probe_packets(tmp_path / "ours.flv") if p.dts is not None]
+    assert max(ours_dts) == max(source_dts)
+
+
 def test_publish_loop(peers: Peers, short_sample: Path, tmp_path: Path) -> None:
     _server, port = serve(peers)
     url = f"rtmp://127.0.0.1:{port}/live/loop"

@@ -1269,6 +1269,8 @@ class _Pacer:
             await trio.sleep_until(self._origin + (timestamp - self._base) / 1000)
 
     def media_time(self, timestamp: int) -> float:
+        if self._origin is None:
+            return 0.0
         return (timestamp - self._base) / 1000
 
 
@@ -1346,7 +1348,10 @@ async def _send_file(
                 elif args.loop and kind == TagType.VIDEO and _is_sequence_end(tag.data):
                     # Not the end yet: a decoder would start over for nothing.
                     continue
-                await pacer.wait(timestamp)
+                if not header:
+                    # Sequence headers go out at once: files often carry them at 0,
+                    # far before the first frame (FFmpeg's -output_ts_offset, copyts).
+                    await pacer.wait(timestamp)
                 await publisher.send(timestamp, tag, first=header)
                 if not header:
                     spans[kind].add(tag.timestamp)

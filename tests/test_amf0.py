@@ -310,6 +310,35 @@ def test_round_trip_sequences(values: list[Any]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
+@given(st.lists(amf0_values, max_size=5), st.integers(0, 4))
+def test_leading_strings_are_the_leading_short_string_values(values: list[Any], count: int) -> None:
+    data = amf0.encode(*values)
+    expected: list[str] = []
+    for value, marker in zip(values, _markers(data), strict=True):
+        if len(expected) == count or marker != 0x02:
+            break
+        expected.append(value)
+    assert amf0.leading_strings(data, count) == tuple(expected)
+
+
+def _markers(data: bytes) -> list[int]:
+    """The type marker of each top-level value of ``data``."""
+    decoder = amf0.AMF0Decoder(DEFAULT_LIMITS)
+    markers = []
+    pos = 0
+    while pos < len(data):
+        markers.append(data[pos])
+        _, pos = decoder.decode_at(memoryview(data), pos, len(data))
+    return markers
+
+
+@given(st.binary(max_size=64), st.integers(0, 3))
+def test_leading_strings_never_raise(data: bytes, count: int) -> None:
+    names = amf0.leading_strings(data, count)
+    assert len(names) <= count
+    assert all(type(name) is str for name in names)
+
+
 @given(object_graphs(("dict", "list", "ecma", "typed"), amf0_leaves))
 def test_shared_objects_and_cycles(root: Any) -> None:
     data = amf0.encode_value(root)

@@ -32,7 +32,7 @@ from peers import (
     free_port,
     probe_packets,
 )
-from server_support import MovingUpstreams
+from server_support import MovingUpstreams, keyframe_index_metadata, read_tags, write_flv
 
 from trio_rtmp.media import read_flv
 from trio_rtmp.media.flv import video_info
@@ -379,6 +379,31 @@ def test_publish_realtime_across_extended_timestamps(
     # Our player writes the timestamps as they came: the source's own.
     ours_dts = [p.dts for p in probe_packets(tmp_path / "ours.flv") if p.dts is not None]
     assert max(ours_dts) == max(source_dts)
+
+
+def test_publish_leaves_out_a_keyframe_index(
+    peers: Peers, sample_flv: Path, tmp_path: Path
+) -> None:
+    # A file whose onMetaData holds a keyframe index (FFmpeg's add_keyframe_index,
+    # yamdi), here past the 64 KiB of AMF a server decodes: the index (file positions)
+    # is left out, as FFmpeg does; the rest of the metadata and every frame arrive.
+    big = keyframe_index_metadata(4000)
+    assert len(big.data) > 65536
+    source = write_flv(
+        tmp_path / "indexed.flv", [big, *(t for t in read_tags(sample_flv) if t.tag_type != 18)]
+    )
+    _server, port = serve(peers)
+    url = f"rtmp://127.0.0.1:{port}/live/indexed"
+    player = play(peers, url, tmp_path / "out.flv")
+    publish = run("publish", source, url, "--no-realtime", "-v")
+    assert publish.returncode == 0, publish.stderr
+    assert "leaving the file's keyframe index out of onMetaData" in publish.stderr
+    player.expect_exit(0)
+    compare_media(sample_flv, tmp_path / "out.flv").assert_ok(min_compared=90, max_source_left=0)
+    scripts = [t.script_values() for t in read_tags(tmp_path / "out.flv") if t.tag_type == 18]
+    [(_, got)] = [v for v in scripts if v[0] == "onMetaData"]
+    assert got["width"] == 320.0
+    assert "keyframes" not in got
 
 
 def test_publish_loop(peers: Peers, short_sample: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from connection_pair import CLIENT_RANDOM, SERVER_RANDOM, ConnectionPair, Cutter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trio_rtmp.core import amf0 as codec
 from trio_rtmp.core._state import (
     CONNECTION_TRANSITIONS,
     STREAM_TRANSITIONS,
@@ -17,6 +18,7 @@ from trio_rtmp.core._state import (
     StreamState,
 )
 from trio_rtmp.core.chunks import ChunkReader, ChunkWriter
+from trio_rtmp.core.config import Limits
 from trio_rtmp.core.connection import ClientConnection, ConnectionConfig, ServerConnection
 from trio_rtmp.core.errors import LocalProtocolError, ProtocolError
 from trio_rtmp.core.events import (
@@ -30,6 +32,7 @@ from trio_rtmp.core.events import (
     ConnectRejected,
     ConnectRequest,
     DataReceived,
+    DataTooLarge,
     Event,
     HandshakeComplete,
     PingResponseReceived,
@@ -463,6 +466,58 @@ def test_messages_sent_while_connect_is_pending_are_held() -> None:
     assert not of(server_events, StreamCreated)
     events = pair.server.accept_connect()
     assert of(events, StreamCreated) == [StreamCreated(stream_id=1, transaction_id=2.0)]
+
+
+@pytest.mark.parametrize("direction", ["publish", "play"])
+def test_data_messages_over_the_amf_limit_are_passed_up_undecoded(direction: str) -> None:
+    # An onMetaData with a file's keyframe index, as FFmpeg (add_keyframe_index),
+    # yamdi and flvtool2 write it: bigger than max_amf_message_size.  Not decoded, not
+    # fatal: the media go on.  Both roles, and AMF0 (publish) and AMF3 (play, on an
+    # AMF3 connection) data messages.  Commands over the limit still end the connection.
+    config = ConnectionConfig(limits=Limits(max_amf_message_size=4096))
+    pair = ConnectionPair(client_config=config, server_config=config)
+    publish = direction == "publish"
+    pair.client.connect(app="live", tc_url="rtmp://h/live", object_encoding=0 if publish else 3)
+    pair.pump()
+    pair.server.accept_connect()
+    pair.pump()
+    stream_id = pair.create_stream()
+    if publish:
+        pair.client.publish(stream_id, "key")
+        pair.pump()
+        pair.server.accept_publish(stream_id)
+        sender: ClientConnection | ServerConnection = pair.client
+    else:
+        pair.client.play(stream_id, "key")
+        pair.pump()
+        pair.server.accept_play(stream_id)
+        sender = pair.server
+    pair.pump()
+    index = {"filepositions": [float(i * 900) for i in range(600)], "times": [0.5] * 600}
+    metadata = {"width": 320.0, "keyframes": index}
+    sender.send_metadata(stream_id, metadata)
+    sender.send_data(stream_id, ("onCuePoint", {"name": "small"}))
+    sender.send_data_body(stream_id, codec.encode("onTextData", {"text": "as encoded"}))
+    sender.send_video(stream_id, 40, b"\x17\x01\x00\x00\x00frame")
+    client_events, server_events = pair.pump()
+    events = server_events if publish else client_events
+    receiver = pair.server if publish else pair.client
+    names = ("@setDataFrame", "onMetaData") if publish else ("onMetaData",)
+    [big] = of(events, DataTooLarge)
+    assert (big.stream_id, big.names, big.amf3) == (stream_id, names, not publish)
+    assert len(big.payload) > 4096
+    assert codec.decode(big.payload) == [*names, metadata]
+    assert not of(events, StreamMetadata)
+    [cue] = [e for e in of(events, DataReceived) if e.values[0] == "onCuePoint"]
+    assert cue.values == ("onCuePoint", {"name": "small"})
+    [text] = [e for e in of(events, DataReceived) if e.values[0] == "onTextData"]
+    assert text.values == ("onTextData", {"text": "as encoded"})
+    [video] = of(events, VideoData)
+    assert video.payload == b"\x17\x01\x00\x00\x00frame"
+    assert receiver.state is ConnectionState.CONNECTED
+    pair.client.call("hello", None, "x" * 5000)
+    with pytest.raises(ProtocolError, match="exceeds the limit"):
+        pair.pump()
 
 
 def test_amf3_connection() -> None:

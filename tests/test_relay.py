@@ -39,6 +39,7 @@ from peers import (
 from server_support import (
     MovingUpstreams,
     RawClient,
+    keyframe_index_metadata,
     open_fds,
     publish_tags,
     read_tags,
@@ -311,6 +312,29 @@ async def test_client_publishes_ffmpeg_plays_and_recording(
     assert media_counts(recording) == media_counts(sample_flv)
     compare_media(sample_flv, recording).assert_ok(min_compared=90, max_source_left=0)
     assert decode_errors(recording) == ""
+
+
+async def test_metadata_over_the_amf_limit_is_skipped_not_fatal(
+    peers: Peers, sample_flv: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A publisher's onMetaData bigger than the AMF the relay decodes (64 KiB: a
+    keyframe index of 4000 entries), sent as it is by our client: the relay skips it
+    with a warning and keeps the publisher; FFmpeg plays every frame."""
+    big = keyframe_index_metadata(4000)
+    assert len(big.data) > 65536
+    tags = [big, *(t for t in read_tags(sample_flv) if t.tag_type != 18)]
+    played = tmp_path / "played.flv"
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        player = peers.ffmpeg_play(relay_url(server, "big"), played)
+        await wait_for(lambda: players(relay, "big") == 1, what="the FFmpeg player")
+        async with trio_rtmp.open_client(relay_url(server, "big")) as client:
+            await client.publish()
+            await publish_tags(client, tags, speed=4.0)
+        assert await player.wait_async() == 0, player.log()
+        server.stop()
+    compare_media(sample_flv, played).assert_ok(min_compared=90, max_source_left=0)
+    assert "skipped a data message (@setDataFrame onMetaData) of" in caplog.text
 
 
 @pytest.mark.slow

@@ -18,7 +18,14 @@ import pytest
 import trio
 import trio.testing
 from peers import WAIT, Peers, SampleCache, compare_media, decode_errors, probe_packets
-from server_support import RawClient, open_fds, publish_tags, read_tags, write_flv
+from server_support import (
+    RawClient,
+    keyframe_index_metadata,
+    open_fds,
+    publish_tags,
+    read_tags,
+    write_flv,
+)
 
 import trio_rtmp
 import trio_rtmp.media
@@ -396,6 +403,52 @@ async def test_session_sends_frames_to_a_player(sample_tags: list[FlvTag]) -> No
         for f in source.tag(t.tag_type, t.timestamp, t.data)
     ]
     assert frames[1:] == expected
+
+
+class TagPlayer(trio_rtmp.ServerHandler):
+    """Plays its tags to every player with send_tag, as they are, and stops."""
+
+    tags: ClassVar[list[FlvTag]] = []
+
+    async def on_play_started(self, request: ev.PlayRequest) -> None:
+        for tag in self.tags:
+            await self.session.send_tag(request.stream_id, tag.timestamp, tag)
+        self.session.stop_play(request.stream_id)
+
+
+async def test_metadata_over_the_amf_limit_reaches_players(
+    peers: Peers,
+    sample_flv: Path,
+    sample_tags: list[FlvTag],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A file's onMetaData with a keyframe index, past the 64 KiB of AMF that is
+    decoded: the session sends it as it is.  Our client passes it on undecoded (raw
+    tags) or skips it with a warning (frames); FFmpeg takes it; every frame arrives."""
+    big = keyframe_index_metadata(4000)
+    assert len(big.data) > 65536
+    media = [t for t in sample_tags if t.tag_type != 18]
+    handler = type("P", (TagPlayer,), {"tags": [big, *media]})
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, handler)
+        ffmpeg = peers.ffmpeg_play(url(server), tmp_path / "ffmpeg.flv")
+        async with trio_rtmp.open_client(url(server), demux=False) as client:
+            await client.play()
+            with trio.fail_after(WAIT):
+                tags = [tag async for tag in client.frames]
+        async with trio_rtmp.open_client(url(server)) as client:
+            await client.play()
+            with trio.fail_after(WAIT):
+                frames = [frame async for frame in client.frames]
+        assert await ffmpeg.wait_async() == 0, ffmpeg.log()
+        server.stop()
+    assert tags == [big, *media]
+    source = trio_rtmp.media.Demuxer()
+    expected = [f for t in media for f in source.tag(t.tag_type, t.timestamp, t.data)]
+    assert frames == expected
+    assert f"skipped an onMetaData of {len(big.data)} bytes" in caplog.text
+    compare_media(sample_flv, tmp_path / "ffmpeg.flv").assert_ok(min_compared=90, max_source_left=0)
 
 
 async def test_handler_closes_the_session() -> None:

@@ -49,6 +49,9 @@ import trio
 
 from . import __version__
 from .client import RTMPClient, open_client
+from .core import amf0
+from .core.amf import ECMAArray
+from .core.config import Limits
 from .core.errors import LocalProtocolError, ProtocolError, RTMPError
 from .core.url import RTMPURL, parse_url
 from .exceptions import (
@@ -1046,10 +1049,14 @@ def _metadata_of(tag: FlvTag) -> dict[str, Any] | None:
     return None
 
 
+# A local file's script tags are decoded with room for a long file's keyframe index.
+_FILE_LIMITS = Limits(max_amf_collection_size=1 << 24)
+
+
 def _script_values(tag: FlvTag) -> list[Any] | None:
     """A script tag's AMF0 values, or None (logged) if they do not decode."""
     try:
-        return tag.script_values()
+        return tag.script_values(limits=_FILE_LIMITS)
     except ProtocolError as exc:
         logger.warning("ignoring a malformed data message: %s", exc)
         return None
@@ -1375,11 +1382,20 @@ async def _send_script(
     values = _script_values(tag)
     if not values:
         return
-    if progress is not None and len(values) >= 2 and values[0] == "onMetaData":
-        metadata = values[1]
-        duration = metadata.get("duration") if isinstance(metadata, dict) else None
+    metadata = values[1] if values[0] == "onMetaData" and len(values) >= 2 else None
+    if not isinstance(metadata, dict):
+        metadata = None
+    if progress is not None and metadata is not None:
+        duration = metadata.get("duration")
         if _number(duration) and duration > 0:
             progress.total = duration
+    if metadata is not None and "keyframes" in metadata:
+        # A file's keyframe index (positions in the file, yamdi's or FFmpeg's
+        # add_keyframe_index) means nothing live, and a long one passes what servers
+        # decode (64 KiB here): FFmpeg leaves it out too.
+        logger.info("leaving the file's keyframe index out of onMetaData")
+        rest = ECMAArray({k: v for k, v in metadata.items() if k != "keyframes"})
+        tag = FlvTag(tag.tag_type, tag.timestamp, amf0.encode(values[0], rest, *values[2:]))
     # send_tag sends onMetaData as @setDataFrame, as FFmpeg does.
     await publisher.send(timestamp, tag, first=values[0] == "onMetaData")
 

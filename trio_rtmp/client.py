@@ -35,6 +35,7 @@ from typing import Any
 import attrs
 import trio
 
+from .core import amf0
 from .core import events as ev
 from .core._state import ConnectionState
 from .core.amf import ECMAArray
@@ -67,6 +68,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _READ_SIZE = 65536
+_SET_DATA_FRAME = amf0.encode("@setDataFrame")
 #: The items a client delivers: frames, or raw tags when ``demux=False``.
 Item = Frame | FlvTag
 
@@ -374,12 +376,11 @@ class RTMPClient(trio.abc.AsyncResource):
         elif tag_type == TagType.AUDIO:
             self._conn.send_audio(stream_id, timestamp, body)
         elif tag_type == TagType.SCRIPT:
-            from .core import amf0
-
-            values = tuple(amf0.decode(body, limits=self._conn.config.limits))
-            if values[:1] == ("onMetaData",):
-                values = ("@setDataFrame", *values)
-            self._conn.send_data(stream_id, values, timestamp)
+            # Sent as it is, not decoded (a file's onMetaData can be big), with the
+            # @setDataFrame FFmpeg puts before onMetaData so that the server keeps it.
+            if amf0.leading_strings(body, 1) == ("onMetaData",):
+                body = _SET_DATA_FRAME + body
+            self._conn.send_data_body(stream_id, body, timestamp)
         else:
             raise LocalProtocolError(f"cannot send an FLV tag of type {tag_type}")
         self._messages_sent += 1
@@ -618,6 +619,9 @@ class RTMPClient(trio.abc.AsyncResource):
                 elif isinstance(event, ev.StreamMetadata):
                     if event.stream_id == self._stream_id and self._mode == "play":
                         await self._metadata(event)
+                elif isinstance(event, ev.DataTooLarge):
+                    if event.stream_id == self._stream_id and self._mode == "play":
+                        await self._large_data(event)
                 else:
                     await self._control(event)
             if not data:
@@ -647,10 +651,21 @@ class RTMPClient(trio.abc.AsyncResource):
         if self._demux:
             await self._deliver(Metadata("onMetaData", event.metadata))
         else:
-            from .core import amf0
-
             body = amf0.encode("onMetaData", ECMAArray(event.metadata))
             await self._deliver(FlvTag(int(TagType.SCRIPT), event.timestamp, body))
+
+    async def _large_data(self, event: ev.DataTooLarge) -> None:
+        if event.names[:1] != ("onMetaData",):
+            return  # other data messages are not delivered (see _control)
+        if self._demux:
+            logger.warning(
+                "skipped an onMetaData of %d bytes, over the limit of AMF data decoded "
+                "(Limits.max_amf_message_size)",
+                len(event.payload),
+            )
+        else:
+            # Passed on as it came, undecoded: a recording keeps it whole.
+            await self._deliver(FlvTag(int(TagType.SCRIPT), event.timestamp, event.payload))
 
     async def _deliver(self, item: Item) -> None:
         if self._ended:

@@ -551,11 +551,9 @@ class ServerSession:
         elif tag_type == TagType.AUDIO:
             await self.send_audio(stream_id, timestamp, body)
         elif tag_type == TagType.SCRIPT:
-            from .core import amf0
-
+            # As it is, undecoded: a file's onMetaData can be big.
             await self._room()
-            values = tuple(amf0.decode(body, limits=self._config.connection.limits))
-            self._conn.send_data(stream_id, values, timestamp)
+            self._conn.send_data_body(stream_id, body, timestamp & 0xFFFFFFFF)
             self._flush()
         else:
             raise LocalProtocolError(f"cannot send an FLV tag of type {tag_type}")
@@ -817,6 +815,15 @@ class ServerSession:
         elif isinstance(event, ev.DataReceived):
             if event.stream_id in self._active:
                 await handler.on_data(event.stream_id, event)
+        elif isinstance(event, ev.DataTooLarge):
+            if event.stream_id in self._active:
+                logger.warning(
+                    "session %s: skipped a data message (%s) of %d bytes, over the limit "
+                    "of AMF data decoded (Limits.max_amf_message_size)",
+                    self.remote_address,
+                    " ".join(event.names) or "unnamed",
+                    len(event.payload),
+                )
         elif isinstance(event, ev.CommandReceived):
             await handler.on_command(event)
 

@@ -77,6 +77,7 @@ __all__ = [
     "decode_value",
     "encode",
     "encode_value",
+    "leading_strings",
 ]
 
 logger = logging.getLogger(__name__)
@@ -577,6 +578,28 @@ def decode_value(
 ) -> tuple[Any, int]:
     """Decode the AMF0 value at ``offset`` (fresh reference tables); returns (value, end)."""
     return AMF0Decoder(limits).decode_value(data, offset)
+
+
+def leading_strings(data: bytes | bytearray | memoryview, count: int = 2) -> tuple[str, ...]:
+    """The first ``count`` values of ``data`` while they are (short) strings.
+
+    Decodes nothing else, so it costs the same whatever the size of ``data``: a way to
+    see what a data message is (``("@setDataFrame", "onMetaData")``, ``("onCuePoint",)``)
+    without decoding it.  Stops early at a value that is not a string and at anything
+    malformed; never raises.
+    """
+    names: list[str] = []
+    pos = 0
+    while len(names) < count:
+        try:
+            marker, size = _SHORT_HEAD.unpack_from(data, pos)
+            if marker != STRING_MARKER or pos + 3 + size > len(data):
+                break
+            names.append(bytes(data[pos + 3 : pos + 3 + size]).decode("utf-8"))
+        except (struct.error, UnicodeDecodeError):
+            break
+        pos += 3 + size
+    return tuple(names)
 
 
 def encode(*values: Any) -> bytes:

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from . import amf0
 from . import messages as msg
 from ._state import (
     MEDIA_STATES,
@@ -53,6 +54,7 @@ from .events import (
     ConnectRejected,
     ConnectRequest,
     DataReceived,
+    DataTooLarge,
     Event,
     HandshakeComplete,
     MessageReceived,
@@ -464,6 +466,18 @@ class _Connection:
         self._check_media(stream_id, "send video")
         self._writer.write(VIDEO_CHUNK_STREAM, 9, timestamp, stream_id, payload)
 
+    def send_data_body(self, stream_id: int, body: bytes, timestamp: int = 0) -> None:
+        """Send a data message whose AMF0 body is encoded already (an FLV script tag's).
+
+        Nothing is decoded or checked: what a file holds goes out as it is.  On an AMF3
+        message stream it goes as an AMF3 data message (the format byte, then ``body``).
+        """
+        self._check_media(stream_id, "send data")
+        if self._streams[stream_id].amf3:
+            self._writer.write(DATA_CHUNK_STREAM, 15, timestamp, stream_id, b"\x00" + body)
+        else:
+            self._writer.write(DATA_CHUNK_STREAM, 18, timestamp, stream_id, body)
+
     def send_data(self, stream_id: int, values: tuple[Any, ...], timestamp: int = 0) -> None:
         """Send a data message (AMF values such as ``("onCuePoint", {...})``)."""
         self._check_media(stream_id, "send data")
@@ -508,7 +522,27 @@ class _Connection:
             else:
                 self._unexpected_media(message)
             return
+        too_large = len(message.payload) > self._config.limits.max_amf_message_size
+        if too_large and (type_id == 18 or type_id == 15):
+            # Not decoded (CPU per value) and not fatal: real metadata can be this big.
+            self._data_too_large(message, events)
+            return
         self._dispatch(msg.decode_message(message, limits=self._config.limits), events)
+
+    def _data_too_large(self, message: Message, events: list[Event]) -> None:
+        body = message.payload
+        amf3 = message.type_id == 15
+        if amf3 and body[:1] == b"\x00":
+            body = body[1:]
+        events.append(
+            DataTooLarge(
+                stream_id=message.message_stream_id,
+                timestamp=message.timestamp,
+                names=amf0.leading_strings(body),
+                payload=body,
+                amf3=amf3,
+            )
+        )
 
     def _unexpected_media(self, message: Message) -> None:
         logger.debug(

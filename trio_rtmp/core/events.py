@@ -44,6 +44,7 @@ __all__ = [
     "Connected",
     "ConnectionClosed",
     "DataReceived",
+    "DataTooLarge",
     "Event",
     "HandshakeComplete",
     "MessageReceived",
@@ -129,6 +130,26 @@ class DataReceived(Event):
     stream_id: int
     timestamp: int
     values: tuple[Any, ...]
+
+
+@attrs.frozen(kw_only=True)
+class DataTooLarge(Event):
+    """A data message bigger than ``Limits.max_amf_message_size``, left undecoded.
+
+    Decoding AMF costs CPU for every value, so a data message over the limit is not
+    decoded and not taken as metadata; the connection goes on.  Real publishers send
+    such messages: an ``onMetaData`` that carries a file's keyframe index (FFmpeg's
+    ``-flvflags add_keyframe_index``, yamdi, flvtool2) passes 64 KiB at about two hours.
+    ``names`` are its leading string values, read without decoding the rest (e.g.
+    ``("@setDataFrame", "onMetaData")``); ``payload`` is the AMF0 body (after the
+    format byte of an AMF3 message), for an application that decides to decode it.
+    """
+
+    stream_id: int
+    timestamp: int
+    names: tuple[str, ...]
+    payload: bytes
+    amf3: bool = False
 
 
 @attrs.frozen(kw_only=True)

@@ -51,7 +51,7 @@ from . import __version__
 from .client import RTMPClient, open_client
 from .core import amf0
 from .core.amf import ECMAArray
-from .core.config import Limits
+from .core.config import DEFAULT_LIMITS, Limits
 from .core.errors import LocalProtocolError, ProtocolError, RTMPError
 from .core.url import RTMPURL, parse_url
 from .exceptions import (
@@ -1053,10 +1053,10 @@ def _metadata_of(tag: FlvTag) -> dict[str, Any] | None:
 _FILE_LIMITS = Limits(max_amf_collection_size=1 << 24)
 
 
-def _script_values(tag: FlvTag) -> list[Any] | None:
+def _script_values(tag: FlvTag, limits: Limits = DEFAULT_LIMITS) -> list[Any] | None:
     """A script tag's AMF0 values, or None (logged) if they do not decode."""
     try:
-        return tag.script_values(limits=_FILE_LIMITS)
+        return tag.script_values(limits=limits)
     except ProtocolError as exc:
         logger.warning("ignoring a malformed data message: %s", exc)
         return None
@@ -1379,7 +1379,7 @@ async def _send_file(
 async def _send_script(
     publisher: _Publisher, tag: FlvTag, timestamp: int, progress: _PublishProgress | None
 ) -> None:
-    values = _script_values(tag)
+    values = _script_values(tag, _FILE_LIMITS)
     if not values:
         return
     metadata = values[1] if values[0] == "onMetaData" and len(values) >= 2 else None

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import os
+import signal
 import ssl
 import sys
 from collections.abc import Callable
@@ -54,7 +57,7 @@ from trio_rtmp.core import events as ev
 from trio_rtmp.core.errors import ProtocolError
 from trio_rtmp.media.flv import video_info
 from trio_rtmp.media.flvfile import FlvTag
-from trio_rtmp.media.frames import CodecConfig, VideoSample
+from trio_rtmp.media.frames import AudioSample, CodecConfig, VideoSample
 from trio_rtmp.relay import AuthRequest, Relay, RelayConfig
 from trio_rtmp.server import ServerConfig
 
@@ -490,6 +493,62 @@ async def test_second_ffmpeg_publisher_is_refused(
             await publish_tags(first, sample_tags[10:20])
             await messages_reach(relay, "one", 19)
         server.stop()
+
+
+async def test_a_frozen_ffmpeg_publisher_frees_its_key(
+    peers: Peers, sample_media: SampleCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An encoder that stops sending but leaves its TCP connection open (FFmpeg frozen
+    with SIGSTOP: what a power loss or a network drop looks like from the server) loses
+    its stream key after ``publish_timeout``.  The encoder that comes back gets the key,
+    and a player that was waiting plays its stream whole."""
+    first_source = sample_media.get(seconds=2, bframes=False)
+    second_source = sample_media.get(seconds=2, size="160x120")
+    caplog.set_level(logging.INFO, logger="trio_rtmp")
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery, server_config=ServerConfig(publish_timeout=2))
+        url = relay_url(server, "cam")
+        follower = ClientPlayer(url, follow=True, demux=True)
+        await nursery.start(follower.run)
+        frozen = peers.ffmpeg_publish(url, first_source, loop=True, name="ffmpeg-frozen")
+        try:
+            await messages_reach(relay, "cam", 40)
+            os.kill(frozen.pid, signal.SIGSTOP)
+            stopped_at = trio.current_time()
+            stream = relay.streams["live", "cam"]
+            await wait_for(lambda: not stream.live, timeout=WAIT, what="the key to be freed")
+            # Closed once the connection had been silent for 2 s (the last bytes FFmpeg
+            # sent before it froze may come in a little later).
+            assert trio.current_time() - stopped_at >= 1.9
+            assert "published nothing for 2 s" in caplog.text
+            second = peers.ffmpeg_publish(url, second_source)
+            assert await second.wait_async(timeout=WAIT + 5) == 0, second.log()
+        finally:
+            os.kill(frozen.pid, signal.SIGCONT)
+            await frozen.stop_async()
+
+        def video_configs() -> list[CodecConfig]:
+            return [f for f in follower.items if isinstance(f, CodecConfig) and f.media == "video"]
+
+        await wait_for(lambda: len(video_configs()) >= 2, what="the second stream's header")
+        configs = video_configs()
+        second_start = follower.items.index(configs[-1])
+        expected = media_counts(second_source)
+        await wait_for(
+            lambda: (
+                sum(isinstance(f, VideoSample) for f in follower.items[second_start:])
+                >= expected["video"]
+            ),
+            what="the second stream's frames",
+        )
+        server.stop()
+    second_frames = follower.items[second_start:]
+    assert sum(isinstance(f, VideoSample) for f in second_frames) == expected["video"]
+    assert sum(isinstance(f, AudioSample) for f in second_frames) == expected["audio"]
+    assert [c.init_data for c in configs] == [
+        next(t.data for t in read_tags(source) if t.tag_type == 9)[5:]
+        for source in (first_source, second_source)
+    ]
 
 
 async def test_play_before_publish_waits_or_not_found(sample_tags: list[FlvTag]) -> None:

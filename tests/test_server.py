@@ -689,6 +689,107 @@ async def test_a_long_callback_is_not_cut_short_by_timeouts(
     assert frames == [Metadata("onMetaData", {"late": True})]
 
 
+async def test_a_silent_publisher_is_closed_after_publish_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A publisher that sends nothing (a frozen encoder, a network drop that left the
+    TCP connection open) is closed after ``publish_timeout``, and its stream ends for
+    the handler; one that keeps sending stays, and so does a silent player (only the
+    idle timeout applies to it)."""
+    log: list[tuple[Any, ...]] = []
+    config = ServerConfig(idle_timeout=60, ping_interval=20, publish_timeout=10)
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, lambda: Recorder(log), config=config, demux=False)
+        silent = await RawClient.open(server.port)
+        await silent.connect(port=server.port)
+        started = await silent.publish("frozen")
+        assert isinstance(started, ev.PublishStarted)
+        steady = await RawClient.open(server.port)
+        await steady.connect(port=server.port)
+        assert isinstance(await steady.publish("steady"), ev.PublishStarted)
+        player = await RawClient.open(server.port)
+        await player.connect(port=server.port)
+        assert isinstance(await player.play("steady"), ev.PlayStarted)
+        start = trio.current_time()
+
+        sending = trio.CancelScope()
+
+        async def keep_sending() -> None:
+            with sending:
+                for index in range(12):  # one message every 5 s for a minute
+                    steady.conn.send_audio(1, index * 5000, b"\xaf\x01" + bytes(64))
+                    await steady.flush()
+                    await trio.sleep(5)
+
+        nursery.start_soon(keep_sending)
+        await trio.sleep(9.5)
+        assert server.statistics().connections == 3
+        with trio.fail_after(10):  # read without sending anything
+            while await silent.stream.receive_some(65536):
+                pass
+        assert 10 <= trio.current_time() - start < 11
+        await wait_for(lambda: log.count(("disconnect",)) == 1)
+        assert ("delete_stream", started.stream_id) in log
+        await trio.sleep(40)  # 50 s in: the steady publisher and the player are there
+        assert server.statistics().connections == 2
+        assert sum(entry[0] == "audio" for entry in log) == 10
+        sending.cancel()
+        server.stop()
+
+
+async def test_publish_timeout_off_and_not_counting_a_slow_handler(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The time a publisher's input waits for a slow handler is not silence: a handler
+    that takes 30 s over a frame does not get its publisher closed after 10 s.  With
+    ``publish_timeout=None`` only the idle timeout closes a silent publisher."""
+
+    class Slow(trio_rtmp.ServerHandler):
+        def __init__(self) -> None:
+            self.timestamps: list[int] = []
+
+        async def on_audio(self, stream_id: int, data: Any) -> None:
+            if not self.timestamps:
+                await trio.sleep(30)
+            self.timestamps.append(data.timestamp)
+
+    handlers: list[Slow] = []
+
+    def factory() -> Slow:
+        handlers.append(Slow())
+        return handlers[-1]
+
+    config = ServerConfig(idle_timeout=60, ping_interval=None, publish_timeout=10)
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, factory, config=config, demux=False)
+        client = await RawClient.open(server.port)
+        await client.connect(port=server.port)
+        assert isinstance(await client.publish("slow"), ev.PublishStarted)
+        for index in range(40):  # one message a second, sent while the handler sleeps
+            client.conn.send_audio(1, index * 1000, b"\xaf\x01" + bytes(64))
+            await client.flush()
+            await trio.sleep(1)
+        await wait_for(lambda: len(handlers[0].timestamps) == 40, timeout=60)
+        assert handlers[0].timestamps == [index * 1000 for index in range(40)]
+        assert server.statistics().connections == 1
+        server.stop()
+
+    config = ServerConfig(idle_timeout=60, ping_interval=None, publish_timeout=None)
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, trio_rtmp.ServerHandler, config=config)
+        client = await RawClient.open(server.port)
+        await client.connect(port=server.port)
+        assert isinstance(await client.publish("quiet"), ev.PublishStarted)
+        start = trio.current_time()
+        with trio.fail_after(200):
+            while await client.stream.receive_some(65536):
+                pass
+        # The idle timeout's first look sees the bytes of the publish's answer go out
+        # (activity), so it closes at its second.
+        assert 60 <= trio.current_time() - start < 121
+        server.stop()
+
+
 async def test_max_connections_refused_cleanly() -> None:
     config = ServerConfig(max_connections=3)
     log: list[tuple[Any, ...]] = []

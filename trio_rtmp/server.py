@@ -93,6 +93,12 @@ class ServerConfig:
     handshake_timeout: float = attrs.field(default=10.0, validator=_positive)
     #: Close a connection that has neither sent nor received anything this long.
     idle_timeout: float = attrs.field(default=60.0, validator=_positive)
+    #: Close a connection that publishes a stream but has sent nothing this long
+    #: (``None``: only ``idle_timeout`` applies).  An encoder that lost power or its
+    #: network leaves its TCP connection open; without this it would keep its stream
+    #: key, and its players waiting, for ``idle_timeout``.  Live encoders send many
+    #: messages a second.  Time spent waiting for a slow handler does not count.
+    publish_timeout: float | None = attrs.field(default=10.0, validator=_positive)
     #: Close a connection whose pending output has made no progress this long.
     write_stall_timeout: float = attrs.field(default=10.0, validator=_positive)
     #: Send a PingRequest after this many seconds without input (``None``: never).
@@ -103,8 +109,6 @@ class ServerConfig:
     max_connections: int = attrs.field(default=1000, validator=_positive)
     #: Output bytes a session may hold before ``await session.send_*`` waits.
     max_queued_bytes: int = attrs.field(default=4 * 1024 * 1024, validator=_positive)
-    #: Frames (or tags) waiting for a slow handler, per publishing stream.
-    handler_buffer: int = attrs.field(default=256, validator=_positive)
     #: Send every write at once (TCP_NODELAY).  Off by default, as in nginx-rtmp: the
     #: kernel may then coalesce small writes while earlier data is unacknowledged,
     #: which costs far less CPU per player (a relay makes many small writes) for at
@@ -457,6 +461,7 @@ class ServerSession:
         self._demuxers: dict[int, Demuxer] = {}
         self._muxers: dict[int, Muxer] = {}
         self._active: set[int] = set()
+        self._publishing: set[int] = set()
         self._closed = False
         #: Messages the application dropped for this client (a relay's slow-player
         #: policy counts here); reported by :meth:`statistics`.
@@ -697,23 +702,33 @@ class ServerSession:
         output = self._output
         idle_timeout = config.idle_timeout
         ping_interval = config.ping_interval
+        publish_timeout = config.publish_timeout
         last_ping = trio.current_time()
+        # Since when we have been waiting for input (processing the last input, which
+        # may wait for a slow handler, is not the peer being silent).
+        waiting_since = last_ping
         sent_mark = output.sent
         while True:
             idle_deadline = self._last_activity + idle_timeout
             ping_deadline = math.inf
             if ping_interval is not None:
                 ping_deadline = max(self._last_input, last_ping) + ping_interval
+            publish_deadline = math.inf
+            if publish_timeout is not None and self._publishing:
+                publish_deadline = waiting_since + publish_timeout
             # Only the wait for input is timed: a handler's callback (a clip sent in
             # real time from on_play_started, say) may take as long as it needs.
-            with trio.move_on_at(min(idle_deadline, ping_deadline)) as scope:
+            with trio.move_on_at(min(idle_deadline, ping_deadline, publish_deadline)) as scope:
                 data = await self._stream.receive_some(_READ_SIZE)
             if not scope.cancelled_caught:
                 await self._process(data)
                 if conn.state in _ENDED:
                     return
+                waiting_since = trio.current_time()
                 continue
             now = trio.current_time()
+            if now >= publish_deadline:
+                raise TimeoutError(f"published nothing for {publish_timeout} s")
             if output.sent != sent_mark:
                 # Bytes went out since the last look (media to a player that sends
                 # nothing back, say): the connection is in use.
@@ -783,6 +798,7 @@ class ServerSession:
             else:
                 conn.accept_publish(event.stream_id)
                 self._active.add(event.stream_id)
+                self._publishing.add(event.stream_id)
                 self.stream_keys[event.stream_id] = event.stream_key
                 self._demuxers[event.stream_id] = Demuxer(limits=self._config.connection.limits)
             self._flush()
@@ -806,6 +822,7 @@ class ServerSession:
                 self._flush()
                 await self._played(event)
         elif isinstance(event, ev.StreamClosed | ev.StreamDeleted):
+            self._publishing.discard(event.stream_id)
             if event.stream_id in self._active:
                 self._active.discard(event.stream_id)
                 self._demuxers.pop(event.stream_id, None)

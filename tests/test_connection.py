@@ -36,6 +36,7 @@ from trio_rtmp.core.events import (
     Event,
     HandshakeComplete,
     PingResponseReceived,
+    PlayPaused,
     PlayRejected,
     PlayRequest,
     PlayStarted,
@@ -354,6 +355,50 @@ def test_stop_play_and_reconnect_request() -> None:
     pair.server.request_reconnect("rtmp://other/live", "maintenance")
     [event] = of(pair.pump()[0], ReconnectRequested)
     assert (event.tc_url, event.description) == ("rtmp://other/live", "maintenance")
+
+
+def test_pause_and_resume() -> None:
+    """``pause`` on a playing stream: the server answers at once (StreamEOF and
+    NetStream.Pause.Notify; StreamBegin and NetStream.Unpause.Notify) and tells the
+    application; a repeated or misplaced pause changes nothing."""
+    pair = ConnectionPair()
+    pair.connect()
+    stream_id = pair.create_stream()
+    idle = pair.create_stream()
+    with pytest.raises(LocalProtocolError, match="not playing"):
+        pair.client.pause(stream_id)
+    pair.client.play(stream_id, "live")
+    pair.pump()
+    pair.server.accept_play(stream_id)
+    pair.pump()
+    assert not pair.server.paused(stream_id)
+
+    def statuses(events: list[Event]) -> list[str]:
+        return [e.code for e in events if isinstance(e, StatusReceived)]
+
+    pair.client.pause(stream_id, True, 1234.0)
+    client_events, server_events = pair.pump()
+    assert server_events == [PlayPaused(stream_id=stream_id, paused=True, position=1234.0)]
+    assert of(client_events, StreamEnded) == [StreamEnded(stream_id=stream_id)]
+    assert statuses(client_events) == ["NetStream.Pause.Notify"]
+    assert pair.server.paused(stream_id)
+    pair.client.pause(stream_id, True, 1300.0)  # again: nothing new
+    assert pair.pump() == ([], [])
+    pair.client.pause(stream_id, False, 1300.0)
+    client_events, server_events = pair.pump()
+    assert server_events == [PlayPaused(stream_id=stream_id, paused=False, position=1300.0)]
+    assert of(client_events, StreamBegun) == [StreamBegun(stream_id=stream_id)]
+    assert statuses(client_events) == ["NetStream.Unpause.Notify"]
+    # Without the flag (pauseRaw), it toggles.
+    pair.client.call("pause")  # on stream 0: not a playing stream, ignored
+    pair.client._command("pause", 0.0, None, stream_id=idle, amf3=False)
+    assert pair.pump()[1] == []
+    pair.client._command("pause", 0.0, None, stream_id=stream_id, amf3=False)
+    assert pair.pump()[1] == [PlayPaused(stream_id=stream_id, paused=True, position=0.0)]
+    # A new play (or the end of this one) is not paused.
+    pair.server.stop_play(stream_id)
+    pair.pump()
+    assert not pair.server.paused(stream_id)
 
 
 def test_several_message_streams_on_one_connection() -> None:

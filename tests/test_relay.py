@@ -551,6 +551,61 @@ async def test_a_frozen_ffmpeg_publisher_frees_its_key(
     ]
 
 
+@pytest.mark.parametrize("server_kind", ["relay", "nginx"])
+async def test_pause_and_resume_a_live_stream(
+    peers: Peers, sample_media: SampleCache, server_kind: str
+) -> None:
+    """Our client pauses a live stream (the ``pause`` command, which ffplay sends for
+    its "p" key) and resumes it, on our relay and on nginx-rtmp alike: while paused
+    nothing comes and the connection stays; on resume the stream goes on from the
+    present, from a keyframe after its sequence header."""
+    source = sample_media.get(seconds=2, bframes=False)
+    async with trio.open_nursery() as nursery:
+        relay: Relay | None = None
+        if server_kind == "relay":
+            relay, server = await start_relay(nursery)
+            url = relay_url(server, "paused")
+        else:
+            url = peers.nginx_rtmp().url("live", "paused")
+        publisher = peers.ffmpeg_publish(url, source, loop=True)
+        tags: list[FlvTag] = []
+        try:
+            async with trio_rtmp.open_client(url, demux=False) as client:
+                await client.play()
+
+                async def collect() -> None:
+                    async for tag in client.frames:
+                        assert isinstance(tag, FlvTag)
+                        tags.append(tag)
+
+                nursery.start_soon(collect)
+                await wait_for(lambda: len(tags) >= 50, what="tags before the pause")
+                await client.pause()
+                assert client.paused
+                await trio.sleep(0.3)  # what was on its way
+                paused_at = len(tags)
+                received = client.statistics().messages_received
+                await trio.sleep(2)
+                assert (len(tags), client.statistics().messages_received) == (paused_at, received)
+                if relay is not None:
+                    stream = relay.streams["live", "paused"]
+                    assert (len(stream.players), stream.statistics().dropped) == (1, 0)
+                await client.resume()
+                assert not client.paused
+                await wait_for(lambda: len(tags) >= paused_at + 50, what="tags after resuming")
+        finally:
+            await publisher.stop_async()
+        if relay is not None:
+            server.stop()
+    before = [t for t in tags[:paused_at] if t.tag_type == 9]
+    after = [t for t in tags[paused_at:] if t.tag_type == 9]
+    # The sequence header first, then a keyframe: decodable from the first frame.
+    assert video_info(after[0].data) == (False, True)
+    assert video_info(after[1].data) == (True, False)
+    # From the present: the pause (2.3 s and more) shows in the timestamps.
+    assert after[1].timestamp - before[-1].timestamp >= 1300
+
+
 async def test_play_before_publish_waits_or_not_found(sample_tags: list[FlvTag]) -> None:
     async with trio.open_nursery() as nursery:
         relay, server = await start_relay(nursery)

@@ -668,9 +668,9 @@ async def test_idle_timeout_and_pings(autojump_clock: trio.testing.MockClock) ->
 async def test_a_long_callback_is_not_cut_short_by_timeouts(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """Pings and the idle timeout time the wait for input only, never a callback: a
-    handler that takes minutes in on_play_started (a clip sent in real time) is not
-    cancelled by them."""
+    """A handler that takes minutes in on_play_started (a clip sent in real time) is not
+    cut short: it runs beside the session, which goes on pinging the client (the
+    client answers, so it is not idle)."""
 
     class Slow(trio_rtmp.ServerHandler):
         async def on_play_started(self, request: ev.PlayRequest) -> None:
@@ -678,7 +678,9 @@ async def test_a_long_callback_is_not_cut_short_by_timeouts(
             await self.session.send_metadata(request.stream_id, {"late": True})
             self.session.stop_play(request.stream_id)
 
-    config = ServerConfig(idle_timeout=60, ping_interval=20)
+    # No Nagle: under the mock clock, a small write held for a real-time ACK would
+    # wait while the clock jumps minutes ahead.
+    config = ServerConfig(idle_timeout=60, ping_interval=20, tcp_nodelay=True)
     async with trio.open_nursery() as nursery:
         server = await start_server(nursery, Slow, config=config)
         async with trio_rtmp.open_client(url(server), response_timeout=30) as client:
@@ -787,6 +789,59 @@ async def test_publish_timeout_off_and_not_counting_a_slow_handler(
         # The idle timeout's first look sees the bytes of the publish's answer go out
         # (activity), so it closes at its second.
         assert 60 <= trio.current_time() - start < 121
+        server.stop()
+
+
+async def test_a_paused_player_pauses_the_handlers_sends() -> None:
+    """While a player has paused, the session's ``send_*`` for it wait (a clip sent in
+    real time pauses with it, nothing is lost) and the handler hears of it
+    (``on_pause``); a player that leaves while paused ends the waiting sender (its
+    on_play_started is cancelled), not a hang."""
+    pauses: list[bool] = []
+    outcome: list[str] = []
+
+    class Clip(trio_rtmp.ServerHandler):
+        async def on_play_started(self, request: ev.PlayRequest) -> None:
+            sent = False
+            try:
+                for index in range(40):
+                    data = b"\xaf\x01" + bytes([index])
+                    await self.session.send_audio(request.stream_id, index * 50, data)
+                    await trio.sleep(0.05)
+                sent = True
+                self.session.stop_play(request.stream_id)
+            finally:
+                outcome.append("sent" if sent else "stopped")
+
+        async def on_pause(self, stream_id: int, paused: bool) -> None:
+            pauses.append(paused)
+
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, Clip, demux=False)
+        async with trio_rtmp.open_client(url(server), demux=False) as client:
+            await client.play()
+            tags: list[Any] = []
+            with trio.fail_after(WAIT):
+                async for tag in client.frames:
+                    tags.append(tag)
+                    if len(tags) == 5:
+                        await client.pause()
+                        received = client.statistics().messages_received
+                        await trio.sleep(1)
+                        assert client.statistics().messages_received == received
+                        await client.resume()
+            assert [t.data[2] for t in tags] == list(range(40))
+            assert [t.timestamp for t in tags] == [i * 50 for i in range(40)]
+        assert pauses == [True, False]
+        assert outcome == ["sent"]
+
+        async with trio_rtmp.open_client(url(server), demux=False) as client:
+            await client.play()
+            async for _ in client.frames:
+                await client.pause()
+                break
+        await wait_for(lambda: len(outcome) == 2)
+        assert outcome[1] == "stopped"
         server.stop()
 
 

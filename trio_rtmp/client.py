@@ -210,6 +210,9 @@ class RTMPClient(trio.abc.AsyncResource):
         self._stream_id: int | None = None
         self._mode: str | None = None
         self._follow = False
+        # Paused by pause(), and the last media timestamp played (pause's position).
+        self._paused = False
+        self._position = 0
         self._started_at = trio.current_time()
         self._bytes_received = 0
         self._bytes_sent = 0
@@ -329,6 +332,53 @@ class RTMPClient(trio.abc.AsyncResource):
             if event.code == "NetStream.Play.StreamNotFound":
                 raise StreamNotFound(event.code, event.description)
             raise PlayRejected(event.code, event.description)
+
+    async def pause(self) -> None:
+        """Ask the server to stop sending the stream being played, until :meth:`resume`.
+
+        Returns when the server confirms (NetStream.Pause.Notify); raises
+        :class:`ConnectionTimeout` if it does not within ``response_timeout`` (a
+        server without ``pause`` support).  The frames channel stays open meanwhile.
+        """
+        await self._toggle_pause(True)
+
+    async def resume(self) -> None:
+        """Resume after :meth:`pause` (NetStream.Unpause.Notify).
+
+        A live stream goes on from the present, not from where it was paused: most
+        servers (ours and nginx-rtmp) start again with the sequence headers and a
+        keyframe.
+        """
+        await self._toggle_pause(False)
+
+    @property
+    def paused(self) -> bool:
+        """Whether :meth:`pause` is in effect."""
+        return self._paused
+
+    async def _toggle_pause(self, paused: bool) -> None:
+        self._raise_if_lost()
+        stream_id = self._stream_id
+        if self._mode != "play" or stream_id is None:
+            raise LocalProtocolError(f"cannot {'pause' if paused else 'resume'}: not playing")
+        code = "NetStream.Pause.Notify" if paused else "NetStream.Unpause.Notify"
+        waiter = self._expect(
+            lambda e: (
+                isinstance(e, ev.StatusReceived) and e.stream_id == stream_id and e.code == code
+            )
+        )
+        if paused:
+            # Before the server's StreamEOF comes: it marks the pause, not the end.
+            self._paused = True
+        self._conn.pause(stream_id, paused, float(self._position))
+        await self._flush()
+        try:
+            await self._wait(waiter, "pause" if paused else "resume")
+        except ConnectionTimeout:
+            if paused:
+                self._paused = False
+            raise
+        self._paused = paused
 
     async def publish(self, publish_type: str = "live") -> None:
         """Publish the stream (releaseStream, FCPublish, createStream, publish, as FFmpeg).
@@ -615,6 +665,7 @@ class RTMPClient(trio.abc.AsyncResource):
                 if isinstance(event, ev.AudioData | ev.VideoData):
                     self._messages_received += 1
                     if event.stream_id == self._stream_id and self._mode == "play":
+                        self._position = event.timestamp
                         await self._media(event)
                 elif isinstance(event, ev.StreamMetadata):
                     if event.stream_id == self._stream_id and self._mode == "play":
@@ -700,6 +751,8 @@ class RTMPClient(trio.abc.AsyncResource):
                 self._end_frames(error)
         elif self._follow or not self._play_started:
             return
+        elif isinstance(event, ev.StreamEnded) and self._paused:
+            return  # a paused stream's StreamEOF: it goes on after resume()
         elif isinstance(event, ev.StreamUnpublished | ev.StreamEnded | ev.PlayStopped):
             if event.stream_id == stream_id:
                 # The end of the stream: a clean end of the frames.

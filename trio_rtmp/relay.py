@@ -140,11 +140,13 @@ class StreamStatistics:
 class _Player:
     """One playing client of a stream."""
 
-    __slots__ = ("dropped", "dropping", "session", "stream_id")
+    __slots__ = ("dropped", "dropping", "paused", "session", "stream_id")
 
     def __init__(self, session: ServerSession, stream_id: int) -> None:
         self.session = session
         self.stream_id = stream_id
+        # Paused by the player: out of the fan-out until it resumes.
+        self.paused = False
         # Dropping non-key video until the next keyframe that fits.
         self.dropping = False
         self.dropped = 0
@@ -220,7 +222,7 @@ class RelayStream:
             fps=fps,
             messages=self.messages,
             bytes=self.bytes,
-            dropped=self._dropped_gone + sum(p.dropped for p in self._player_list),
+            dropped=self._dropped_gone + sum(p.dropped for p in self.players.values()),
             uptime=trio.current_time() - self._live_since if self.live else 0.0,
         )
 
@@ -230,7 +232,7 @@ class RelayStream:
         self.publisher = (session, stream_id)
         self._live_since = trio.current_time()
         self._meter = _Meter()
-        for player in self._player_list:
+        for player in self.players.values():
             # Video only from the first keyframe on: what comes before cannot be decoded.
             player.dropping = True
             player.session.notify_publish(player.stream_id)
@@ -239,7 +241,7 @@ class RelayStream:
     def stop(self) -> None:
         self.flush()
         self.publisher = None
-        for player in self._player_list:
+        for player in self.players.values():
             if not player.session.closed:
                 player.session.notify_unpublish(player.stream_id)
         # The next publisher may send other codecs: forget everything cached.
@@ -411,7 +413,29 @@ class RelayStream:
         # the next keyframe: the frames before it cannot be decoded.
         player.dropping = not (self.live and self._gop_valid)
         self.players[session, stream_id] = player
-        self._player_list = list(self.players.values())
+        self._update_player_list()
+
+    def _update_player_list(self) -> None:
+        # The fan-out's list: the players that are not paused.
+        self._player_list = [p for p in self.players.values() if not p.paused]
+
+    def pause_player(self, session: ServerSession, stream_id: int, paused: bool) -> None:
+        """Stop sending to a player that paused; start it over when it resumes.
+
+        A live stream resumes at the present: the player gets what a late joiner
+        gets (metadata, sequence headers, the GOP since the last keyframe), then
+        the live messages.
+        """
+        player = self.players.get((session, stream_id))
+        if player is None or player.paused == paused:
+            return
+        # What is pending goes out first, to this player too if it is pausing.
+        self.flush()
+        player.paused = paused
+        if not paused:
+            self.start_player(session, stream_id)
+            player.dropping = not (self.live and self._gop_valid)
+        self._update_player_list()
 
     def start_player(self, session: ServerSession, stream_id: int) -> None:
         """Send a player that just started what it needs to begin decoding."""
@@ -434,7 +458,7 @@ class RelayStream:
         player = self.players.pop((session, stream_id), None)
         if player is not None:
             self._dropped_gone += player.dropped
-            self._player_list = list(self.players.values())
+            self._update_player_list()
         self.relay._forget_if_unused(self)
 
 
@@ -546,6 +570,18 @@ class _RelayHandler(ServerHandler):
             stream.publish(data)
 
     on_audio = on_video
+
+    async def on_pause(self, stream_id: int, paused: bool) -> None:
+        stream = self._playing.get(stream_id)
+        if stream is not None:
+            stream.pause_player(self.session, stream_id, paused)
+            logger.info(
+                "%s/%s: player %s %s",
+                stream.app,
+                stream.stream_key,
+                _who(self.session),
+                "paused" if paused else "resumed",
+            )
 
     def on_batch_end(self) -> None:
         for stream in self._publishing.values():

@@ -158,7 +158,12 @@ class ServerHandler:
 
     async def on_play_started(self, request: ev.PlayRequest) -> None:
         """The play was accepted (NetStream.Play.Start is on its way): send the first
-        media here, e.g. a relay's cached sequence headers and GOP."""
+        media here, e.g. a relay's cached sequence headers and GOP.
+
+        It runs in a task of its own, beside the session reading the client, so it
+        may take as long as it likes (a clip sent in real time); it is cancelled when
+        the client ends that play (closeStream, deleteStream) or the connection.
+        """
 
     async def on_delete_stream(self, stream_id: int) -> None:
         """A publishing or playing stream ended (deleteStream, closeStream, FCUnpublish,
@@ -175,6 +180,16 @@ class ServerHandler:
 
     async def on_data(self, stream_id: int, event: ev.DataReceived) -> None:
         """Any other data message from a publisher (``onTextData``, ``onCuePoint``...)."""
+
+    async def on_pause(self, stream_id: int, paused: bool) -> None:
+        """A player paused (``paused`` true) or resumed ``stream_id``.
+
+        The session has answered the player already.  While it is paused,
+        ``session.send_video``/``send_audio``/``send_metadata``/``send_tag``/``send_frame``
+        for it wait (a clip sent in real time pauses with it); what an application
+        writes with ``write_prepared`` is its own to hold back (the relay stops
+        sending, and on resume starts the player over from the cached GOP).
+        """
 
     async def on_command(self, event: ev.CommandReceived) -> None:
         """A command the server does not handle itself; answer with
@@ -462,6 +477,12 @@ class ServerSession:
         self._muxers: dict[int, Muxer] = {}
         self._active: set[int] = set()
         self._publishing: set[int] = set()
+        # Paused plays, each with the event that resuming (or ending) sets.
+        self._pauses: dict[int, trio.Event] = {}
+        # The tasks running on_play_started, by stream id (cancelled when that play
+        # ends), and the nursery they run in.
+        self._plays: dict[int, trio.CancelScope] = {}
+        self._tasks: trio.Nursery | None = None
         self._closed = False
         #: Messages the application dropped for this client (a relay's slow-player
         #: policy counts here); reported by :meth:`statistics`.
@@ -525,14 +546,14 @@ class ServerSession:
 
     async def send_video(self, stream_id: int, timestamp: int, data: bytes) -> None:
         """Send a video tag body to a playing client."""
-        await self._room()
+        await self._room(stream_id)
         self._conn.send_video(stream_id, timestamp & 0xFFFFFFFF, data)
         self._messages_sent += 1
         self._flush()
 
     async def send_audio(self, stream_id: int, timestamp: int, data: bytes) -> None:
         """Send an audio tag body to a playing client."""
-        await self._room()
+        await self._room(stream_id)
         self._conn.send_audio(stream_id, timestamp & 0xFFFFFFFF, data)
         self._messages_sent += 1
         self._flush()
@@ -541,7 +562,7 @@ class ServerSession:
         self, stream_id: int, metadata: dict[str, Any], timestamp: int = 0
     ) -> None:
         """Send ``onMetaData`` to a playing client."""
-        await self._room()
+        await self._room(stream_id)
         self._conn.send_metadata(stream_id, ECMAArray(metadata), timestamp)
         self._flush()
 
@@ -557,7 +578,7 @@ class ServerSession:
             await self.send_audio(stream_id, timestamp, body)
         elif tag_type == TagType.SCRIPT:
             # As it is, undecoded: a file's onMetaData can be big.
-            await self._room()
+            await self._room(stream_id)
             self._conn.send_data_body(stream_id, body, timestamp & 0xFFFFFFFF)
             self._flush()
         else:
@@ -593,6 +614,7 @@ class ServerSession:
     def stop_play(self, stream_id: int, description: str = "Stopped playing.") -> None:
         """End a play (StreamEOF and NetStream.Play.Stop)."""
         self._conn.stop_play(stream_id, description)
+        self._resume(stream_id)
         self._flush()
 
     def request_reconnect(self, tc_url: str | None = None, description: str = "") -> None:
@@ -612,7 +634,10 @@ class ServerSession:
 
     # -- internals ----------------------------------------------------------
 
-    async def _room(self) -> None:
+    async def _room(self, stream_id: int) -> None:
+        pause = self._pauses.get(stream_id)
+        if pause is not None:
+            await pause.wait()
         output = self._output
         await output.wait_room(self._config.max_queued_bytes)
         if self._closed or output.failed is not None:
@@ -646,6 +671,7 @@ class ServerSession:
             with self._cancel:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._output.run, self._config.write_stall_timeout)
+                    self._tasks = nursery
                     try:
                         await self._serve()
                     finally:
@@ -672,7 +698,15 @@ class ServerSession:
                 await self._finish()
                 await trio.aclose_forcefully(self._stream)
 
+    def _resume(self, stream_id: int) -> None:
+        """Wake the senders waiting for a paused play (it resumed or ended)."""
+        pause = self._pauses.pop(stream_id, None)
+        if pause is not None:
+            pause.set()
+
     async def _finish(self) -> None:
+        for stream_id in list(self._pauses):
+            self._resume(stream_id)
         handler = self._handler
         for stream_id in sorted(self._active):
             await self._call(handler.on_delete_stream(stream_id))
@@ -820,9 +854,26 @@ class ServerSession:
                     self._active.add(event.stream_id)
                     self.stream_keys[event.stream_id] = event.stream_key
                 self._flush()
-                await self._played(event)
+                if event.stream_id in self._active and self._tasks is not None:
+                    # In a task of its own, so that the session goes on reading the
+                    # client (pause, closeStream, pings) while the handler sends.
+                    scope = self._plays[event.stream_id] = trio.CancelScope()
+                    self._tasks.start_soon(self._played, event, scope)
+        elif isinstance(event, ev.PlayPaused):
+            stream_id = event.stream_id
+            if event.paused:
+                self._pauses.setdefault(stream_id, trio.Event())
+            else:
+                self._resume(stream_id)
+            if stream_id in self._active:
+                await handler.on_pause(stream_id, event.paused)
         elif isinstance(event, ev.StreamClosed | ev.StreamDeleted):
             self._publishing.discard(event.stream_id)
+            self._resume(event.stream_id)
+            play = self._plays.pop(event.stream_id, None)
+            if play is not None:
+                # The play is over: whatever on_play_started was still sending is moot.
+                play.cancel()
             if event.stream_id in self._active:
                 self._active.discard(event.stream_id)
                 self._demuxers.pop(event.stream_id, None)
@@ -844,9 +895,15 @@ class ServerSession:
         elif isinstance(event, ev.CommandReceived):
             await handler.on_command(event)
 
-    async def _played(self, request: ev.PlayRequest) -> None:
-        if request.stream_id in self._active:
-            await self._handler.on_play_started(request)
+    async def _played(self, request: ev.PlayRequest, scope: trio.CancelScope) -> None:
+        stream_id = request.stream_id
+        try:
+            with scope:
+                if stream_id in self._active:
+                    await self._handler.on_play_started(request)
+        finally:
+            if self._plays.get(stream_id) is scope:
+                del self._plays[stream_id]
 
     async def _media(self, event: ev.VideoData | ev.AudioData) -> None:
         handler = self._handler

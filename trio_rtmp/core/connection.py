@@ -59,6 +59,7 @@ from .events import (
     HandshakeComplete,
     MessageReceived,
     PingResponseReceived,
+    PlayPaused,
     PlayRejected,
     PlayRequest,
     PlayStarted,
@@ -199,11 +200,13 @@ def _text(value: Any) -> str:
 class _Stream:
     """What a connection knows about one of its message streams."""
 
-    __slots__ = ("amf3", "name", "state")
+    __slots__ = ("amf3", "name", "paused", "state")
 
     def __init__(self) -> None:
         self.state = StreamState.IDLE
         self.name = ""
+        # A playing stream the player paused.
+        self.paused = False
         # Answer the stream's commands in the encoding they came in.
         self.amf3 = False
 
@@ -383,6 +386,8 @@ class _Connection:
         stream.state = next_stream_state(
             stream.state, event, role=self._role, stream_id=stream_id, remote=remote
         )
+        # A new play, or none: not paused.
+        stream.paused = False
 
     def _command(
         self,
@@ -848,6 +853,23 @@ class ClientConnection(_Connection):
     def send_metadata(self, stream_id: int, metadata: dict[str, Any], timestamp: int = 0) -> None:
         """Send ``@setDataFrame onMetaData`` (the server stores and forwards it)."""
         self.send_data(stream_id, ("@setDataFrame", "onMetaData", ECMAArray(metadata)), timestamp)
+
+    def pause(self, stream_id: int, paused: bool = True, position: float = 0.0) -> None:
+        """Pause (or, with ``paused`` false, resume) playing ``stream_id``.
+
+        ``position`` is where the player is (ms of the stream's time).  A server that
+        supports it stops sending and answers NetStream.Pause.Notify (then
+        NetStream.Unpause.Notify, and a live stream goes on from its next keyframe).
+        """
+        self._check_connected("pause")
+        stream = self._stream(stream_id, "pause")
+        if stream.state is not StreamState.PLAYING:
+            raise LocalProtocolError(
+                f"cannot pause: stream {stream_id} is {stream.state.value}, not playing"
+            )
+        self._command(
+            "pause", 0.0, None, paused, float(position), stream_id=stream_id, amf3=self._amf3
+        )
 
     def close_stream(self, stream_id: int) -> None:
         """Stop publishing or playing on ``stream_id`` (``FCUnpublish`` + ``closeStream``)."""
@@ -1540,6 +1562,39 @@ class ServerConnection(_Connection):
         self._metadata.pop(stream_id, None)
         events.append(StreamDeleted(stream_id=stream_id))
 
+    def _on_pause(self, command: msg.Command, events: list[Event]) -> None:
+        stream_id = command.message_stream_id
+        stream = self._streams.get(stream_id)
+        if stream is None or stream.state is not StreamState.PLAYING:
+            logger.debug("server: ignored pause on stream %d, which is not playing", stream_id)
+            return
+        args = command.arguments
+        paused = args[0] if args else None
+        if not isinstance(paused, bool):
+            # "pause" with no flag toggles, as pauseRaw does in FMS.
+            paused = not stream.paused
+        position = _number(args[1]) if len(args) > 1 else 0.0
+        if paused == stream.paused:
+            return  # already so: nothing to tell anyone
+        stream.paused = paused
+        name = stream.name
+        if paused:
+            self._send(msg.StreamEOF(stream_id=stream_id))
+            self._stream_status(
+                stream_id, "status", "NetStream.Pause.Notify", f"Paused {name}.", details=name
+            )
+        else:
+            self._send(msg.StreamBegin(stream_id=stream_id))
+            self._stream_status(
+                stream_id, "status", "NetStream.Unpause.Notify", f"Unpaused {name}.", details=name
+            )
+        events.append(PlayPaused(stream_id=stream_id, paused=paused, position=position))
+
+    def paused(self, stream_id: int) -> bool:
+        """Whether the player of ``stream_id`` has paused it."""
+        stream = self._streams.get(stream_id)
+        return stream is not None and stream.paused
+
     def _on_get_stream_length(self, command: msg.Command, events: list[Event]) -> None:
         self._command("_result", command.transaction_id, None, 0.0, amf3=command.amf3)
 
@@ -1556,6 +1611,7 @@ class ServerConnection(_Connection):
         "closeStream": _on_close_stream,
         "deleteStream": _on_delete_stream,
         "getStreamLength": _on_get_stream_length,
+        "pause": _on_pause,
         "_checkbw": _on_ignored,
     }
 

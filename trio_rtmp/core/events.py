@@ -14,7 +14,8 @@ Both roles
 Server role
     :class:`ConnectRequest` (answer with ``accept_connect``/``reject_connect``),
     :class:`PublishRequest`, :class:`PlayRequest` (answer likewise),
-    :class:`BufferLengthSet`, :class:`StreamClosed`, :class:`StreamDeleted`.
+    :class:`BufferLengthSet`, :class:`PlayPaused`, :class:`StreamClosed`,
+    :class:`StreamDeleted`.
 Client role
     :class:`Connected`, :class:`ConnectRejected`, :class:`StatusReceived` and its
     subclasses (:class:`PublishStarted`, :class:`PublishRejected`,
@@ -49,6 +50,7 @@ __all__ = [
     "HandshakeComplete",
     "MessageReceived",
     "PingResponseReceived",
+    "PlayPaused",
     "PlayRejected",
     "PlayRequest",
     "PlayStarted",
@@ -296,6 +298,21 @@ class BufferLengthSet(Event):
 
     stream_id: int
     buffer_length: int
+
+
+@attrs.frozen(kw_only=True)
+class PlayPaused(Event):
+    """A player paused (``paused`` true) or resumed ``stream_id`` (the ``pause`` command).
+
+    The connection has answered already (StreamEOF and NetStream.Pause.Notify, or
+    StreamBegin and NetStream.Unpause.Notify); sending media while the stream is
+    paused is the application's to stop.  ``position`` is where the player was, in
+    milliseconds of the stream's time.
+    """
+
+    stream_id: int
+    paused: bool
+    position: float
 
 
 @attrs.frozen(kw_only=True)

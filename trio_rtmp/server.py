@@ -750,8 +750,8 @@ class ServerSession:
             publish_deadline = math.inf
             if publish_timeout is not None and self._publishing:
                 publish_deadline = waiting_since + publish_timeout
-            # Only the wait for input is timed: a handler's callback (a clip sent in
-            # real time from on_play_started, say) may take as long as it needs.
+            # Only the wait for input is timed: a handler's callback (on_video waiting
+            # for a slow consumer, say) may take as long as it needs.
             with trio.move_on_at(min(idle_deadline, ping_deadline, publish_deadline)) as scope:
                 data = await self._stream.receive_some(_READ_SIZE)
             if not scope.cancelled_caught:

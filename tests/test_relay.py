@@ -15,6 +15,7 @@ inspected; the CLI tests run the same server as ``trio-rtmp serve``.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import os
@@ -604,6 +605,63 @@ async def test_pause_and_resume_a_live_stream(
     assert video_info(after[1].data) == (True, False)
     # From the present: the pause (2.3 s and more) shows in the timestamps.
     assert after[1].timestamp - before[-1].timestamp >= 1300
+
+
+async def test_a_player_toggling_pause_disturbs_no_one(
+    peers: Peers, sample_media: SampleCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A player that pauses and resumes 40 times in a row, as fast as the relay answers,
+    costs the player beside it nothing: no frame dropped, no gap, and the toggler
+    itself plays on afterwards, decodable from its last resume."""
+    caplog.set_level(logging.WARNING)
+    source = sample_media.get(seconds=2, bframes=False)
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        url = relay_url(server, "toggled")
+        publisher = peers.ffmpeg_publish(url, source, loop=True)
+        steady: list[FlvTag] = []
+        toggled: list[FlvTag] = []
+
+        async def collect(client: trio_rtmp.RTMPClient, into: list[FlvTag]) -> None:
+            async for tag in client.frames:
+                assert isinstance(tag, FlvTag)
+                into.append(tag)
+
+        try:
+            async with (
+                trio_rtmp.open_client(url, demux=False) as one,
+                trio_rtmp.open_client(url, demux=False) as other,
+            ):
+                await one.play()
+                await other.play()
+                nursery.start_soon(collect, one, steady)
+                nursery.start_soon(collect, other, toggled)
+                await wait_for(lambda: len(toggled) >= 20, what="the toggler's first tags")
+                for _ in range(40):
+                    await other.pause()
+                    await other.resume()
+                resumed_at = len(toggled)  # at least
+                steady_at = len(steady)
+                await wait_for(
+                    lambda: len(toggled) >= resumed_at + 50 and len(steady) >= steady_at + 50,
+                    what="tags after the toggling",
+                )
+                stream = relay.streams["live", "toggled"]
+                assert (len(stream.players), stream.statistics().dropped) == (2, 0)
+        finally:
+            await publisher.stop_async()
+        server.stop()
+    video = [t for t in steady if t.tag_type == 9]
+    gaps = [b.timestamp - a.timestamp for a, b in itertools.pairwise(video[1:])]
+    # 25 frames/s without B-frames: every frame, each 40 ms after the last (the file
+    # loops: its restarts go on in time too).
+    assert gaps and max(gaps) <= 80 and min(gaps) >= 0, gaps
+    # Each start (the play and 40 resumes) is a sequence header, then a keyframe.
+    video = [video_info(t.data) for t in toggled if t.tag_type == 9]
+    starts = [i for i, info in enumerate(video) if info == (False, True)]
+    assert len(starts) == 41
+    assert all(video[i + 1] == (True, False) for i in starts)
+    assert [r for r in caplog.records if r.name.startswith("trio_rtmp")] == []
 
 
 async def test_play_before_publish_waits_or_not_found(sample_tags: list[FlvTag]) -> None:

@@ -664,6 +664,56 @@ async def test_a_player_toggling_pause_disturbs_no_one(
     assert [r for r in caplog.records if r.name.startswith("trio_rtmp")] == []
 
 
+async def test_a_paused_player_resumes_on_the_next_publisher(sample_media: SampleCache) -> None:
+    """A following player paused while its publisher leaves, and resumed before the
+    next one comes, gets the next stream from its sequence header, and nothing of the
+    first one's rest."""
+    first = read_tags(sample_media.get(seconds=2, bframes=False))
+    second = read_tags(sample_media.get(seconds=2, size="160x120"))
+    first_header = next(t.data for t in first if t.tag_type == 9)
+    second_header = next(t.data for t in second if t.tag_type == 9)
+    tags: list[FlvTag] = []
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        url = relay_url(server, "swap")
+        async with trio_rtmp.open_client(url, demux=False) as player:
+            await player.play(follow=True)
+
+            async def collect() -> None:
+                async for tag in player.frames:
+                    assert isinstance(tag, FlvTag)
+                    tags.append(tag)
+
+            nursery.start_soon(collect)
+            async with trio_rtmp.open_client(url) as publisher:
+                await publisher.publish()
+                await publish_tags(publisher, first[:20])
+                await wait_for(lambda: len(tags) >= 10, what="the first stream")
+                await player.pause()
+                await publish_tags(publisher, first[20:])
+            await wait_for(lambda: not relay.streams["live", "swap"].live, what="unpublish")
+            paused_at = len(tags)
+            await player.resume()
+            async with trio_rtmp.open_client(url) as publisher:
+                await publisher.publish()
+                await publish_tags(publisher, second)
+            await wait_for(
+                lambda: len(tags) >= paused_at + len(second) - 1, what="the second stream"
+            )
+            stream = relay.streams["live", "swap"]
+            assert (len(stream.players), stream.statistics().dropped) == (1, 0)
+        server.stop()
+    before = [t.data for t in tags[:paused_at] if t.tag_type != 18]
+    assert before[0] == first_header
+    # Nothing sent while it was paused (what came was on its way before the pause).
+    assert before == [t.data for t in first[:20] if t.tag_type != 18][: len(before)]
+    after = tags[paused_at:]
+    assert next(t.data for t in after if t.tag_type == 9) == second_header
+    assert [t.data for t in after if t.tag_type != 18] == [
+        t.data for t in second if t.tag_type != 18
+    ]
+
+
 async def test_play_before_publish_waits_or_not_found(sample_tags: list[FlvTag]) -> None:
     async with trio.open_nursery() as nursery:
         relay, server = await start_relay(nursery)

@@ -407,11 +407,15 @@ class RelayStream:
 
     # -- player side ----------------------------------------------------------
 
+    @property
+    def _starts_at_next_keyframe(self) -> bool:
+        # Without a cached GOP (none yet, or over the cache's bounds) a player starting
+        # now waits for the next keyframe: the frames before it cannot be decoded.
+        return not (self.live and self._gop_valid)
+
     def add_player(self, session: ServerSession, stream_id: int) -> None:
         player = _Player(session, stream_id)
-        # Without a cached GOP (none yet, or over the cache's bounds) a player starts at
-        # the next keyframe: the frames before it cannot be decoded.
-        player.dropping = not (self.live and self._gop_valid)
+        player.dropping = self._starts_at_next_keyframe
         self.players[session, stream_id] = player
         self._update_player_list()
 
@@ -434,7 +438,7 @@ class RelayStream:
         player.paused = paused
         if not paused:
             self.start_player(session, stream_id)
-            player.dropping = not (self.live and self._gop_valid)
+            player.dropping = self._starts_at_next_keyframe
         self._update_player_list()
 
     def start_player(self, session: ServerSession, stream_id: int) -> None:

@@ -651,14 +651,46 @@ def test_interleaved_chunk_inside_a_deferred_message_does_not_stall() -> None:
     assert reader.buffered_bytes == 0
 
 
-@pytest.mark.parametrize("chunk_size", [1, 7, 128])
+@pytest.mark.parametrize(
+    ("chunk_size", "chunks", "before"), [(128, 10, 4), (600, 3, 1), (600, 70, 30)]
+)
+@pytest.mark.parametrize("cut", [1, -5])
+def test_a_chunk_of_another_stream_inside_a_deferred_message(
+    chunk_size: int, chunks: int, before: int, cut: int
+) -> None:
+    # As above, with the other chunk stream's chunk after ``before`` of the message's
+    # ``chunks`` chunks, and the read ending just after that chunk's first byte or
+    # just before it: the reader cuts payloads out of few and many, small and big
+    # chunks differently, and out of one read or two.
+    length = chunk_size * (chunks - 1) + 1
+    payload = bytes(i * 7 & 0xFF for i in range(length))
+    pieces = [payload[i : i + chunk_size] for i in range(0, length, chunk_size)]
+    message = [chunk_header(1, 4, 10, length, 9) + pieces[0]]
+    message += [chunk_header(3, 4, 10) + piece for piece in pieces[1:]]
+    start = set_chunk_size_bytes(chunk_size) + chunk_header(0, 4, 0, 1, 9, 1) + b"\x00"
+    head = start + b"".join(message[:before])
+    other = chunk_header(0, 6, 0, 5, 20, 0) + b"\x02" * 5
+    raw = head + other + b"".join(message[before:])
+    reader = ChunkReader()
+    got = reader.receive_data(raw[: len(head) + cut])
+    assert [m.payload for m in got] == [struct.pack(">I", chunk_size), b"\x00"]
+    got = reader.receive_data(raw[len(head) + cut :])
+    assert got == [Message(6, 20, 0, 0, b"\x02" * 5), Message(4, 9, 10, 1, payload)]
+    assert reader.buffered_bytes == 0
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 128, 512, 1000])
 def test_every_split_point_of_compressed_headers(chunk_size: int) -> None:
     # Messages that the fast path takes (fmt 1, 2 and 3 headers, one and several
     # chunks), cut in two at every byte and in three at every pair of nearby bytes: a
     # message straddling two calls is put together from both, whatever the split.
+    # (Small chunks and many of them are cut out differently from big ones.)
     writer = ChunkWriter()
     stream = [set_chunk_size(chunk_size)]
-    for i, size in enumerate([5, 300, 300, 40, 129, 128, 0, 300, 1000]):
+    sizes = [5, 300, 300, 40, 129, 128, 0, 300, 1000]
+    if chunk_size >= 128:
+        sizes += [5000, 1000, 9000]
+    for i, size in enumerate(sizes):
         csid = 4 if i % 3 else 6
         stream.append(Message(csid, 9, 10 * i, 1, bytes((i + j) & 0xFF for j in range(size))))
     stream.append(set_chunk_size(chunk_size + 3))

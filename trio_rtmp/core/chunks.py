@@ -170,6 +170,11 @@ def _payload_cutter(chunk_size: int, count: int) -> Callable[[memoryview], tuple
     )
 
 
+def _cut_max(chunk_size: int) -> int:
+    """The most continuation chunks a message is joined from slices with."""
+    return _CUT_LIMIT if chunk_size >= _JOIN_CHUNK_SIZE else _JOIN_LIMIT - 1
+
+
 class _Cutters(dict[int, Callable[[memoryview], tuple[memoryview]]]):
     """The payload cutters for one chunk size, by count of continuation chunks."""
 
@@ -194,8 +199,10 @@ class ChunkReader:
     :class:`~trio_rtmp.core.errors.RemoteProtocolError`; after that the reader refuses
     further input.
 
-    Each payload byte is copied once, from the input into the message's ``bytes``
-    (twice if the message straddles two calls).  Passing ``bytes`` avoids one more copy.
+    In a live stream's usual shape (chunks of 512 bytes or more, each message's
+    chunks one after the other), each payload byte is copied once, from the input
+    into the message's ``bytes``, also when the message straddles two calls.  Passing
+    ``bytes`` avoids one more copy.
     """
 
     def __init__(self, *, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -206,6 +213,9 @@ class ChunkReader:
         # Bytes still missing from the chunk or whole message (see ``_DEFER_LIMIT``)
         # left in ``_leftover``, and the input collected for it since.
         self._missing = 0
+        # The fast path's message that ``_leftover`` starts with, when it deferred one
+        # (see ``_stitch``): its stream, first byte, header size, length, type, delta.
+        self._deferred: tuple[_ReadStream, int, int, int, int, int] | None = None
         self._extra: list[bytes] = []
         self._extra_size = 0
         self._streams: dict[int, _ReadStream] = {}
@@ -241,6 +251,7 @@ class ChunkReader:
         """
         self._chunk_size = self._check_chunk_size(chunk_size)
         self._cutters = _Cutters(self._chunk_size)
+        self._deferred = None
 
     def _check_chunk_size(self, chunk_size: int) -> int:
         if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
@@ -276,33 +287,12 @@ class ChunkReader:
                     self._missing = missing - len(data)
                     self._check_buffered(len(leftover) + self._extra_size)
                     return messages
-                # Finish the pending chunk (or deferred message) from a head of
-                # ``data`` instead of copying all of ``data`` behind the leftover.  The
-                # head is enough for what was missing plus one more full chunk.
-                if missing:
-                    head = missing
-                    self._missing = 0
+                if missing and self._stitch(leftover, data, missing, messages):
+                    start = missing
                 else:
-                    head = max(_MAX_HEADER + self._chunk_size - len(leftover), 64)
-                extra = self._extra
-                joined = b"".join((leftover, *extra, memoryview(data)[:head]))
-                if extra:
-                    leftover = memoryview(joined)[: len(leftover) + self._extra_size]
-                    extra.clear()
-                    self._extra_size = 0
-                consumed = self._parse(joined, 0, messages)
-                if consumed < len(leftover):
-                    # Stopped inside the leftover: ``data`` was shorter than the head,
-                    # or the head was too short (a chunk of another chunk stream came
-                    # in the middle of a deferred message).  Go on over all of it:
-                    # complete chunks must not wait for more input.
-                    if len(data) > head:
-                        joined += data[head:]
-                        self._missing = 0
-                        consumed = self._parse(joined, consumed, messages)
-                    self._keep(memoryview(joined)[consumed:])
-                    return messages
-                start = consumed - len(leftover)
+                    start = self._join_leftover(leftover, data, missing, messages)
+                    if start < 0:
+                        return messages
             self._missing = 0
             consumed = self._parse(data, start, messages)
             # A view, not a copy: it keeps ``data`` alive until the next call.
@@ -322,6 +312,103 @@ class ChunkReader:
                 st.settled = len(pieces)
         return messages
 
+    def _stitch(self, leftover: memoryview, data: bytes, missing: int, out: list[Message]) -> bool:
+        """Complete the message the fast path deferred, from the leftover and ``data``.
+
+        Its payload is cut from both buffers and joined once, instead of joining the
+        two first and cutting the payload from that (a message that straddles two
+        reads is common: about one in every read of a live stream).  Returns whether
+        it did; if not (no such message, input collected in between, or a
+        continuation header that is not the message's), the general way takes over.
+        """
+        deferred = self._deferred
+        if deferred is None or self._extra:
+            return False
+        st, b0, header_size, length, type_id, delta = deferred
+        first = leftover[header_size:]
+        second = memoryview(data)[:missing]
+        chunk_size = self._chunk_size
+        if length <= chunk_size:
+            payload = b"".join((first, second))
+        else:
+            # The continuation headers sit every ``stride`` bytes of the payload with
+            # its headers, the first one ``chunk_size`` bytes in.
+            stride = chunk_size + 1
+            marker = b0 | 0xC0
+            count = (length - 1) // chunk_size
+            if count > _cut_max(chunk_size):
+                run = bytearray(first)
+                run += second
+                if run[chunk_size::stride].count(marker) != count:
+                    return False
+                del run[chunk_size::stride]
+                payload = bytes(run)
+            else:
+                heads = first[chunk_size::stride].tobytes()
+                # The headers in the first part, and where the next one is in the second.
+                split = len(heads)
+                at = chunk_size + split * stride - len(first)
+                if (
+                    heads.count(marker) != split
+                    or second[at::stride].tobytes().count(marker) != count - split
+                ):
+                    return False
+                # The last piece of the first part goes on in the second, up to ``at``.
+                pieces = [first] if not split else list(self._cutters[split](first))
+                pieces.append(second[:at])
+                rest = count - split
+                if rest == 1:
+                    pieces.append(second[at + 1 :])
+                elif rest:
+                    pieces += self._cutters[rest - 1](second[at + 1 :])
+                payload = b"".join(pieces)
+        if b0 < 0x80:
+            st.length = length
+            st.type_id = type_id
+            st.delta = delta
+        elif b0 < 0xC0:
+            st.delta = delta
+        st.timestamp = timestamp = (st.timestamp + delta) & 0xFFFFFFFF
+        out.append(_new_message((b0 & 0x3F, type_id, timestamp, st.message_stream_id, payload)))
+        self._deferred = None
+        return True
+
+    def _join_leftover(
+        self, leftover: memoryview, data: bytes, missing: int, out: list[Message]
+    ) -> int:
+        """Read on over the end of the leftover into ``data`` by joining the two.
+
+        Returns where in ``data`` reading goes on, or -1 if it is all read (what is
+        left is kept).
+        """
+        # Finish the pending chunk (or deferred message) from a head of ``data``
+        # instead of copying all of ``data`` behind the leftover.  The head is enough
+        # for what was missing plus one more full chunk.
+        if missing:
+            head = missing
+            self._missing = 0
+        else:
+            head = max(_MAX_HEADER + self._chunk_size - len(leftover), 64)
+        extra = self._extra
+        joined = b"".join((leftover, *extra, memoryview(data)[:head]))
+        if extra:
+            leftover = memoryview(joined)[: len(leftover) + self._extra_size]
+            extra.clear()
+            self._extra_size = 0
+        consumed = self._parse(joined, 0, out)
+        if consumed < len(leftover):
+            # Stopped inside the leftover: ``data`` was shorter than the head, or the
+            # head was too short (a chunk of another chunk stream came in the middle
+            # of a deferred message).  Go on over all of it: complete chunks must not
+            # wait for more input.
+            if len(data) > head:
+                joined += data[head:]
+                self._missing = 0
+                consumed = self._parse(joined, consumed, out)
+            self._keep(memoryview(joined)[consumed:])
+            return -1
+        return consumed - len(leftover)
+
     def _keep(self, rest: memoryview) -> None:
         self._leftover = rest
         self._check_buffered(len(rest))
@@ -336,6 +423,7 @@ class ChunkReader:
     # chunk are what make a Python chunk reader slow.
     def _parse(self, buf: bytes, pos: int, out: list[Message]) -> int:
         """Read every complete chunk of ``buf`` from ``pos``; returns where it stopped."""
+        self._deferred = None
         streams = self._streams
         fast = self._fast
         limits = self._limits
@@ -344,7 +432,7 @@ class ChunkReader:
         chunk_size = self._chunk_size
         small = min(chunk_size, max_size)
         stride = chunk_size + 1
-        cut_max = _CUT_LIMIT if chunk_size >= _JOIN_CHUNK_SIZE else _JOIN_LIMIT - 1
+        cut_max = _cut_max(chunk_size)
         cutters = self._cutters
         end = len(buf)
         view = memoryview(buf)
@@ -369,11 +457,8 @@ class ChunkReader:
                     length >>= 8
                     delta &= 0xFFFFFF
                     p = pos + 8
-                    if length <= small and type_id > 2 and delta != _EXTENDED:
-                        stop = p + length
-                        if stop > end:
-                            self._missing = stop - end
-                            break
+                    stop = p + length
+                    if length <= small and type_id > 2 and delta != _EXTENDED and stop <= end:
                         st.length = length
                         st.type_id = type_id
                         st.delta = delta
@@ -398,32 +483,31 @@ class ChunkReader:
                     length = st.length
                     type_id = st.type_id
                 if type_id > 2 and delta != _EXTENDED and length <= max_size:
-                    if length <= chunk_size:
-                        stop = p + length
-                        if stop > end:
-                            self._missing = stop - end
-                            break
-                        payload: bytes | None = buf[p:stop]
-                    else:
-                        # A whole message in fmt 3 continuation chunks: check every
-                        # continuation header at once with one strided slice.
-                        count = (length - 1) // chunk_size
-                        stop = p + length + count
-                        if stop > end:
-                            if length <= _DEFER_LIMIT:
-                                # Not all here yet: wait for the rest and take it
-                                # whole then, rather than piece by piece now.
-                                self._missing = stop - end
-                                break
+                    # Beyond one chunk, the message comes in fmt 3 continuation chunks.
+                    count = (length - 1) // chunk_size if length > chunk_size else 0
+                    stop = p + length + count
+                    payload: bytes | None
+                    if stop > end:
+                        if count and length > _DEFER_LIMIT:
                             payload = None
-                        elif buf[p + chunk_size : stop : stride].count(b0 | 0xC0) != count:
-                            payload = None
-                        elif count <= cut_max:
-                            payload = b"".join(cutters[count](view[p:stop]))
                         else:
-                            run = bytearray(view[p:stop])
-                            del run[chunk_size::stride]
-                            payload = bytes(run)
+                            # Not all here yet: wait for the rest and take it whole
+                            # then (see ``_stitch``), rather than piece by piece now.
+                            self._missing = stop - end
+                            self._deferred = (st, b0, p - pos, length, type_id, delta)
+                            break
+                    elif not count:
+                        payload = buf[p:stop]
+                    elif buf[p + chunk_size : stop : stride].count(b0 | 0xC0) != count:
+                        # Check every continuation header at once with one strided
+                        # slice; anything else is for the general path.
+                        payload = None
+                    elif count <= cut_max:
+                        payload = b"".join(cutters[count](view[p:stop]))
+                    else:
+                        run = bytearray(view[p:stop])
+                        del run[chunk_size::stride]
+                        payload = bytes(run)
                     if payload is not None:
                         if b0 < 0x80:
                             st.length = length
@@ -625,7 +709,7 @@ class ChunkReader:
                 chunk_size = self._control(message, chunk_size)
                 small = min(chunk_size, max_size)
                 stride = chunk_size + 1
-                cut_max = _CUT_LIMIT if chunk_size >= _JOIN_CHUNK_SIZE else _JOIN_LIMIT - 1
+                cut_max = _cut_max(chunk_size)
                 cutters = self._cutters
             append(message)
         return pos

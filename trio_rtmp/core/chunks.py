@@ -199,10 +199,8 @@ class ChunkReader:
     :class:`~trio_rtmp.core.errors.RemoteProtocolError`; after that the reader refuses
     further input.
 
-    In a live stream's usual shape (chunks of 512 bytes or more, each message's
-    chunks one after the other), each payload byte is copied once, from the input
-    into the message's ``bytes``, also when the message straddles two calls.  Passing
-    ``bytes`` avoids one more copy.
+    Each payload byte is copied once, from the input into the message's ``bytes``
+    (twice if the message straddles two calls).  Passing ``bytes`` avoids one more copy.
     """
 
     def __init__(self, *, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -219,15 +217,13 @@ class ChunkReader:
         self._extra: list[bytes] = []
         self._extra_size = 0
         self._streams: dict[int, _ReadStream] = {}
-        self._chunk_size = DEFAULT_CHUNK_SIZE
         # The chunk streams with a one-byte basic header, indexed by that byte, for
         # the fast path: a stream is there (under fmt 1, 2 and 3) only while it is
         # idle, with no message in progress and no extended timestamp, so the fast
         # path needs no checks of its own.  The general path keeps this up to date;
         # fmt 0 entries stay None (fmt 0 always takes the general path).
         self._fast: list[_ReadStream | None] = [None] * 256
-        # Payload cutters by count of continuation chunks, for the current chunk size.
-        self._cutters = _Cutters(DEFAULT_CHUNK_SIZE)
+        self._use_chunk_size(DEFAULT_CHUNK_SIZE)
         # Chunk streams with a message in progress, and the bytes those hold.
         self._in_progress: set[_ReadStream] = set()
         self._partial_bytes = 0
@@ -249,9 +245,23 @@ class ChunkReader:
         Normally not needed: a Set Chunk Size message passing through the reader is
         applied automatically.
         """
-        self._chunk_size = self._check_chunk_size(chunk_size)
-        self._cutters = _Cutters(self._chunk_size)
+        self._use_chunk_size(self._check_chunk_size(chunk_size))
         self._deferred = None
+
+    def _use_chunk_size(self, chunk_size: int) -> None:
+        self._chunk_size = chunk_size
+        # Payload cutters by count of continuation chunks, for this chunk size.
+        self._cutters = _Cutters(chunk_size)
+        # What the parser reads with, in one tuple: the chunk size, the largest
+        # message in one chunk, the distance between continuation headers, the
+        # most continuation chunks cut out as slices, and the cutters.
+        self._geometry = (
+            chunk_size,
+            min(chunk_size, self._limits.max_message_size),
+            chunk_size + 1,
+            _cut_max(chunk_size),
+            self._cutters,
+        )
 
     def _check_chunk_size(self, chunk_size: int) -> int:
         if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
@@ -294,9 +304,8 @@ class ChunkReader:
                     if start < 0:
                         return messages
             self._missing = 0
-            consumed = self._parse(data, start, messages)
-            # A view, not a copy: it keeps ``data`` alive until the next call.
-            self._keep(memoryview(data)[consumed:])
+            self._parse(data, start, messages)
+            self._check_buffered(len(self._leftover))
         except RemoteProtocolError as exc:
             self._failed = exc
             raise
@@ -315,8 +324,8 @@ class ChunkReader:
     def _stitch(self, leftover: memoryview, data: bytes, missing: int, out: list[Message]) -> bool:
         """Complete the message the fast path deferred, from the leftover and ``data``.
 
-        Its payload is cut from both buffers and joined once, instead of joining the
-        two first and cutting the payload from that (a message that straddles two
+        The message is in one piece once the two are joined, so this cuts it out
+        directly rather than parsing the joined bytes again (a message straddling two
         reads is common: about one in every read of a live stream).  Returns whether
         it did; if not (no such message, input collected in between, or a
         continuation header that is not the message's), the general way takes over.
@@ -325,43 +334,19 @@ class ChunkReader:
         if deferred is None or self._extra:
             return False
         st, b0, header_size, length, type_id, delta = deferred
-        first = leftover[header_size:]
-        second = memoryview(data)[:missing]
-        chunk_size = self._chunk_size
-        if length <= chunk_size:
-            payload = b"".join((first, second))
-        else:
-            # The continuation headers sit every ``stride`` bytes of the payload with
-            # its headers, the first one ``chunk_size`` bytes in.
-            stride = chunk_size + 1
-            marker = b0 | 0xC0
+        payload = b"".join((leftover[header_size:], memoryview(data)[:missing]))
+        chunk_size, _, stride, cut_max, cutters = self._geometry
+        if length > chunk_size:
+            # Cut the continuation headers out, as the fast path does.
             count = (length - 1) // chunk_size
-            if count > _cut_max(chunk_size):
-                run = bytearray(first)
-                run += second
-                if run[chunk_size::stride].count(marker) != count:
-                    return False
+            if payload[chunk_size::stride].count(b0 | 0xC0) != count:
+                return False
+            if count <= cut_max:
+                payload = b"".join(cutters[count](memoryview(payload)))
+            else:
+                run = bytearray(payload)
                 del run[chunk_size::stride]
                 payload = bytes(run)
-            else:
-                heads = first[chunk_size::stride].tobytes()
-                # The headers in the first part, and where the next one is in the second.
-                split = len(heads)
-                at = chunk_size + split * stride - len(first)
-                if (
-                    heads.count(marker) != split
-                    or second[at::stride].tobytes().count(marker) != count - split
-                ):
-                    return False
-                # The last piece of the first part goes on in the second, up to ``at``.
-                pieces = [first] if not split else list(self._cutters[split](first))
-                pieces.append(second[:at])
-                rest = count - split
-                if rest == 1:
-                    pieces.append(second[at + 1 :])
-                elif rest:
-                    pieces += self._cutters[rest - 1](second[at + 1 :])
-                payload = b"".join(pieces)
         if b0 < 0x80:
             st.length = length
             st.type_id = type_id
@@ -404,14 +389,10 @@ class ChunkReader:
             if len(data) > head:
                 joined += data[head:]
                 self._missing = 0
-                consumed = self._parse(joined, consumed, out)
-            self._keep(memoryview(joined)[consumed:])
+                self._parse(joined, consumed, out)
+            self._check_buffered(len(self._leftover))
             return -1
         return consumed - len(leftover)
-
-    def _keep(self, rest: memoryview) -> None:
-        self._leftover = rest
-        self._check_buffered(len(rest))
 
     def _check_buffered(self, unparsed: int) -> None:
         if unparsed + self._partial_bytes > self._limits.max_buffered_bytes:
@@ -422,18 +403,18 @@ class ChunkReader:
     # The parser is one long function on purpose: attribute lookups and calls per
     # chunk are what make a Python chunk reader slow.
     def _parse(self, buf: bytes, pos: int, out: list[Message]) -> int:
-        """Read every complete chunk of ``buf`` from ``pos``; returns where it stopped."""
+        """Read every complete chunk of ``buf`` from ``pos``; returns where it stopped.
+
+        What it leaves unread becomes the leftover: a view, not a copy (it keeps
+        ``buf`` alive until the next call).
+        """
         self._deferred = None
         streams = self._streams
         fast = self._fast
         limits = self._limits
         max_size = limits.max_message_size
         in_progress = self._in_progress
-        chunk_size = self._chunk_size
-        small = min(chunk_size, max_size)
-        stride = chunk_size + 1
-        cut_max = _cut_max(chunk_size)
-        cutters = self._cutters
+        chunk_size, small, stride, cut_max, cutters = self._geometry
         end = len(buf)
         view = memoryview(buf)
         append = out.append
@@ -706,12 +687,10 @@ class ChunkReader:
             # Set Chunk Size and Abort belong on message stream 0; applying them
             # wherever they come keeps the stream in sync with a sloppy peer.
             if type_id < 3:
-                chunk_size = self._control(message, chunk_size)
-                small = min(chunk_size, max_size)
-                stride = chunk_size + 1
-                cut_max = _cut_max(chunk_size)
-                cutters = self._cutters
+                self._control(message)
+                chunk_size, small, stride, cut_max, cutters = self._geometry
             append(message)
+        self._leftover = view[pos:]
         return pos
 
     def _run(
@@ -778,11 +757,11 @@ class ChunkReader:
         self._partial_bytes += taken
         return stop
 
-    def _control(self, message: Message, chunk_size: int) -> int:
+    def _control(self, message: Message) -> None:
         """Apply Set Chunk Size and Abort, which act on the chunk layer itself."""
         payload = message.payload
         if message.type_id == 0:
-            return chunk_size
+            return
         if len(payload) < 4:
             raise self._fail(f"message type {message.type_id} with a {len(payload)}-byte body")
         value = _unpack_u32(payload)[0]
@@ -790,7 +769,6 @@ class ChunkReader:
             if value & 0x80000000:
                 raise self._fail(f"Set Chunk Size with the top bit set ({value:#x})")
             self.set_chunk_size(value)
-            chunk_size = value
         else:
             st = self._streams.get(value)
             if st is not None and st.remaining:
@@ -802,7 +780,6 @@ class ChunkReader:
                 if value < 64 and not st.extended:
                     self._fast[0x40 | value] = self._fast[0x80 | value] = st
                     self._fast[0xC0 | value] = st
-        return chunk_size
 
 
 class _WriteStream:

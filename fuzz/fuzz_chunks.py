@@ -3,9 +3,11 @@
 Input layout: byte 0 selects how the rest is fed (0: all at once, else in pieces of
 that many bytes); the rest is the chunk stream.
 
-Invariant: messages or a ``ProtocolError``, nothing else.  Whatever parses re-encodes:
-the messages written by a ChunkWriter (with the chunk sizes the stream announced)
-read back identical, so reader and writer agree on everything the reader accepts.
+Invariant: messages or a ``ProtocolError``, nothing else.  Fed in pieces, the reader
+gives the same messages as fed whole, and fails where it fails whole.  Whatever parses
+re-encodes: the messages written by a ChunkWriter (with the chunk sizes the stream
+announced) read back identical, so reader and writer agree on everything the reader
+accepts.
 """
 
 from __future__ import annotations
@@ -58,13 +60,20 @@ def test_one_input(data: bytes) -> None:
     got: list[Message] = []
     sizes: list[int] = []
     try:
+        whole = ChunkReader(limits=LIMITS).receive_data(stream)
+    except ProtocolError:
+        whole = None
+    try:
         if piece == 0:
             got = reader.receive_data(stream)
         else:
             for i in range(0, len(stream), piece):
                 got += reader.receive_data(stream[i : i + piece])
     except ProtocolError:
-        pass
+        # (A whole read that fails returns nothing, so only the failure compares.)
+        assert whole is None
+    else:
+        assert got == whole
     # Re-encode what parsed, with the chunk sizes it announced, and read it again.
     writer = ChunkWriter()
     for m in got:

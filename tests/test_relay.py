@@ -714,6 +714,43 @@ async def test_a_paused_player_resumes_on_the_next_publisher(sample_media: Sampl
     ]
 
 
+async def test_a_play_that_ended_while_paused_cannot_be_resumed(
+    sample_media: SampleCache,
+) -> None:
+    """Without ``follow``, the publisher leaving ends a paused play too: the frames
+    channel ends, and resume() (or pause()) says so instead of asking the server."""
+    tags = read_tags(sample_media.get(seconds=1, bframes=False))
+    got: list[FlvTag] = []
+    async with trio.open_nursery() as nursery:
+        _relay, server = await start_relay(nursery)
+        url = relay_url(server, "gone")
+        async with trio_rtmp.open_client(url, demux=False) as player:
+            await player.play()
+            ended = trio.Event()
+
+            async def collect() -> None:
+                async for tag in player.frames:
+                    assert isinstance(tag, FlvTag)
+                    got.append(tag)
+                ended.set()
+
+            nursery.start_soon(collect)
+            async with trio_rtmp.open_client(url) as publisher:
+                await publisher.publish()
+                await publish_tags(publisher, tags[:10])
+                await wait_for(lambda: len(got) >= 5, what="the first frames")
+                await player.pause()
+            with trio.fail_after(WAIT):
+                await ended.wait()
+            for call in (player.resume, player.pause):
+                with pytest.raises(trio_rtmp.LocalProtocolError, match="the stream has ended"):
+                    await call()
+            assert player.paused
+            # The connection itself is fine, and closes cleanly.
+            assert player.statistics().messages_received > 0
+        server.stop()
+
+
 async def test_play_before_publish_waits_or_not_found(sample_tags: list[FlvTag]) -> None:
     async with trio.open_nursery() as nursery:
         relay, server = await start_relay(nursery)

@@ -347,7 +347,10 @@ class RTMPClient(trio.abc.AsyncResource):
 
         A live stream goes on from the present, not from where it was paused: most
         servers (ours and nginx-rtmp) start again with the sequence headers and a
-        keyframe.
+        keyframe.  If the stream ended while paused (the publisher left, and the
+        play was not started with ``follow``), the frames channel has ended and this
+        raises :class:`~trio_rtmp.core.errors.LocalProtocolError`, as :meth:`pause`
+        does then.
         """
         await self._toggle_pause(False)
 
@@ -359,8 +362,12 @@ class RTMPClient(trio.abc.AsyncResource):
     async def _toggle_pause(self, paused: bool) -> None:
         self._raise_if_lost()
         stream_id = self._stream_id
+        what = "pause" if paused else "resume"
         if self._mode != "play" or stream_id is None:
-            raise LocalProtocolError(f"cannot {'pause' if paused else 'resume'}: not playing")
+            raise LocalProtocolError(f"cannot {what}: not playing")
+        if self._ended:
+            # (A play with ``follow`` never ends this way.)
+            raise LocalProtocolError(f"cannot {what}: the stream has ended")
         code = "NetStream.Pause.Notify" if paused else "NetStream.Unpause.Notify"
         waiter = self._expect(
             lambda e: (
@@ -373,7 +380,7 @@ class RTMPClient(trio.abc.AsyncResource):
         self._conn.pause(stream_id, paused, float(self._position))
         await self._flush()
         try:
-            await self._wait(waiter, "pause" if paused else "resume")
+            await self._wait(waiter, what)
         except ConnectionTimeout:
             if paused:
                 self._paused = False

@@ -94,6 +94,17 @@ async def wait_for(
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def collect_tags(
+    client: trio_rtmp.RTMPClient, into: list[FlvTag], ended: trio.Event | None = None
+) -> None:
+    """Append the tags of a raw (``demux=False``) player to ``into`` until they end."""
+    async for tag in client.frames:
+        assert isinstance(tag, FlvTag)
+        into.append(tag)
+    if ended is not None:
+        ended.set()
+
+
 def players(relay: Relay, key: str, app: str = "live") -> int:
     stream = relay.streams.get((app, key))
     return len(stream.players) if stream else 0
@@ -573,13 +584,7 @@ async def test_pause_and_resume_a_live_stream(
         try:
             async with trio_rtmp.open_client(url, demux=False) as client:
                 await client.play()
-
-                async def collect() -> None:
-                    async for tag in client.frames:
-                        assert isinstance(tag, FlvTag)
-                        tags.append(tag)
-
-                nursery.start_soon(collect)
+                nursery.start_soon(collect_tags, client, tags)
                 await wait_for(lambda: len(tags) >= 50, what="tags before the pause")
                 await client.pause()
                 assert client.paused
@@ -622,11 +627,6 @@ async def test_a_player_toggling_pause_disturbs_no_one(
         steady: list[FlvTag] = []
         toggled: list[FlvTag] = []
 
-        async def collect(client: trio_rtmp.RTMPClient, into: list[FlvTag]) -> None:
-            async for tag in client.frames:
-                assert isinstance(tag, FlvTag)
-                into.append(tag)
-
         try:
             async with (
                 trio_rtmp.open_client(url, demux=False) as one,
@@ -634,8 +634,8 @@ async def test_a_player_toggling_pause_disturbs_no_one(
             ):
                 await one.play()
                 await other.play()
-                nursery.start_soon(collect, one, steady)
-                nursery.start_soon(collect, other, toggled)
+                nursery.start_soon(collect_tags, one, steady)
+                nursery.start_soon(collect_tags, other, toggled)
                 await wait_for(lambda: len(toggled) >= 20, what="the toggler's first tags")
                 for _ in range(40):
                     await other.pause()
@@ -678,13 +678,7 @@ async def test_a_paused_player_resumes_on_the_next_publisher(sample_media: Sampl
         url = relay_url(server, "swap")
         async with trio_rtmp.open_client(url, demux=False) as player:
             await player.play(follow=True)
-
-            async def collect() -> None:
-                async for tag in player.frames:
-                    assert isinstance(tag, FlvTag)
-                    tags.append(tag)
-
-            nursery.start_soon(collect)
+            nursery.start_soon(collect_tags, player, tags)
             async with trio_rtmp.open_client(url) as publisher:
                 await publisher.publish()
                 await publish_tags(publisher, first[:20])
@@ -727,14 +721,7 @@ async def test_a_play_that_ended_while_paused_cannot_be_resumed(
         async with trio_rtmp.open_client(url, demux=False) as player:
             await player.play()
             ended = trio.Event()
-
-            async def collect() -> None:
-                async for tag in player.frames:
-                    assert isinstance(tag, FlvTag)
-                    got.append(tag)
-                ended.set()
-
-            nursery.start_soon(collect)
+            nursery.start_soon(collect_tags, player, got, ended)
             async with trio_rtmp.open_client(url) as publisher:
                 await publisher.publish()
                 await publish_tags(publisher, tags[:10])

@@ -170,6 +170,20 @@ def _payload_cutter(chunk_size: int, count: int) -> Callable[[memoryview], tuple
     )
 
 
+def _fast_message(
+    st: _ReadStream, b0: int, length: int, type_id: int, delta: int, payload: bytes
+) -> Message:
+    """Commit a fast-path header (first byte ``b0``) to its chunk stream: the message."""
+    if b0 < 0x80:
+        st.length = length
+        st.type_id = type_id
+        st.delta = delta
+    elif b0 < 0xC0:
+        st.delta = delta
+    st.timestamp = timestamp = (st.timestamp + delta) & 0xFFFFFFFF
+    return _new_message((b0 & 0x3F, type_id, timestamp, st.message_stream_id, payload))
+
+
 def _cut_max(chunk_size: int) -> int:
     """The most continuation chunks a message is joined from slices with."""
     return _CUT_LIMIT if chunk_size >= _JOIN_CHUNK_SIZE else _JOIN_LIMIT - 1
@@ -347,14 +361,7 @@ class ChunkReader:
                 run = bytearray(payload)
                 del run[chunk_size::stride]
                 payload = bytes(run)
-        if b0 < 0x80:
-            st.length = length
-            st.type_id = type_id
-            st.delta = delta
-        elif b0 < 0xC0:
-            st.delta = delta
-        st.timestamp = timestamp = (st.timestamp + delta) & 0xFFFFFFFF
-        out.append(_new_message((b0 & 0x3F, type_id, timestamp, st.message_stream_id, payload)))
+        out.append(_fast_message(st, b0, length, type_id, delta, payload))
         self._deferred = None
         return True
 
@@ -490,18 +497,7 @@ class ChunkReader:
                         del run[chunk_size::stride]
                         payload = bytes(run)
                     if payload is not None:
-                        if b0 < 0x80:
-                            st.length = length
-                            st.type_id = type_id
-                            st.delta = delta
-                        elif b0 < 0xC0:
-                            st.delta = delta
-                        st.timestamp = timestamp = (st.timestamp + delta) & 0xFFFFFFFF
-                        append(
-                            _new_message(
-                                (b0 & 0x3F, type_id, timestamp, st.message_stream_id, payload)
-                            )
-                        )
+                        append(_fast_message(st, b0, length, type_id, delta, payload))
                         pos = stop
                         continue
 

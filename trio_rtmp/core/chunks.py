@@ -136,7 +136,7 @@ def _basic_header(fmt: int, chunk_stream_id: int) -> bytes:
 # extended timestamp.
 _MAX_HEADER = 18
 
-_new_message = functools.partial(tuple.__new__, Message)
+_tuple_new = tuple.__new__
 
 # Messages of fewer continuation chunks than this, or in chunks of at least
 # _JOIN_CHUNK_SIZE (up to _CUT_LIMIT of them), are joined from slices of the input (a
@@ -181,7 +181,7 @@ def _fast_message(
     elif b0 < 0xC0:
         st.delta = delta
     st.timestamp = timestamp = (st.timestamp + delta) & 0xFFFFFFFF
-    return _new_message((b0 & 0x3F, type_id, timestamp, st.message_stream_id, payload))
+    return _tuple_new(Message, (b0 & 0x3F, type_id, timestamp, st.message_stream_id, payload))
 
 
 def _cut_max(chunk_size: int) -> int:
@@ -425,6 +425,8 @@ class ChunkReader:
         end = len(buf)
         view = memoryview(buf)
         append = out.append
+        new = _tuple_new
+        message_type = Message
         while pos < end:
             b0 = buf[pos]
             # ---- the fast path: a new message with a fmt 1, 2 or 3 header on an idle
@@ -452,8 +454,9 @@ class ChunkReader:
                         st.delta = delta
                         st.timestamp = timestamp = (st.timestamp + delta) & 0xFFFFFFFF
                         append(
-                            _new_message(
-                                (b0 & 0x3F, type_id, timestamp, st.message_stream_id, buf[p:stop])
+                            new(
+                                message_type,
+                                (b0 & 0x3F, type_id, timestamp, st.message_stream_id, buf[p:stop]),
                             )
                         )
                         pos = stop
@@ -608,8 +611,9 @@ class ChunkReader:
                     pos = self._run(st, buf, view, pos, end, chunk_size)
                     if st.remaining:
                         continue
-                message = _new_message(
-                    (csid, st.type_id, st.timestamp, st.message_stream_id, b"".join(st.pieces))
+                message = new(
+                    message_type,
+                    (csid, st.type_id, st.timestamp, st.message_stream_id, b"".join(st.pieces)),
                 )
                 st.pieces = []
                 st.settled = 0
@@ -651,7 +655,7 @@ class ChunkReader:
                     st.message_stream_id = msid
                 pos = p + n
                 if n == length:
-                    message = _new_message((csid, type_id, st.timestamp, msid, buf[p:pos]))
+                    message = new(message_type, (csid, type_id, st.timestamp, msid, buf[p:pos]))
                 else:
                     if len(in_progress) >= limits.max_chunk_streams:
                         raise self._fail(
@@ -668,7 +672,9 @@ class ChunkReader:
                     pos = self._run(st, buf, view, pos, end, chunk_size)
                     if st.remaining:
                         continue
-                    message = _new_message((csid, type_id, st.timestamp, msid, b"".join(st.pieces)))
+                    message = new(
+                        message_type, (csid, type_id, st.timestamp, msid, b"".join(st.pieces))
+                    )
                     st.pieces = []
                     st.settled = 0
                     self._partial_bytes -= length

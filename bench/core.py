@@ -10,12 +10,21 @@ The reference is a plain memory copy of the same bytes, measured in the same run
 same 64 KiB reads: each read is appended to a buffer and the buffer is copied out as
 ``bytes`` (the two copies any reader makes: buffering input, handing out payloads).
 Reported ratios are reader (or writer) throughput divided by that copy's throughput.
+
+A second reference, the *floor*, bounds what any pure-Python reader can do here: a loop
+that does only the work every reader must do per message (unpack the header, cut the
+payload out between the continuation headers, make the ``Message``), with the same
+techniques as ``ChunkReader`` and nothing else: no validation, no limits, no Abort or
+Set Chunk Size, no interleaving, no extended timestamps.  It reads this stream and
+nothing more, and is checked to return exactly what ``ChunkReader`` returns.
 """
 
 from __future__ import annotations
 
 import argparse
+import operator
 import random
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -58,6 +67,121 @@ def write_stream(messages: list[Message], chunk_size: int) -> bytes:
     return writer.data_to_send()
 
 
+_TWO_U32 = struct.Struct(">II")
+_U32 = struct.Struct(">I")
+
+
+class _FloorStream:
+    __slots__ = ("delta", "length", "message_stream_id", "timestamp", "type_id")
+
+    def __init__(self) -> None:
+        self.timestamp = self.delta = self.length = self.type_id = self.message_stream_id = 0
+
+
+class FloorReader:
+    """The least a pure-Python chunk reader does per message (see the module doc)."""
+
+    def __init__(self, chunk_size: int) -> None:
+        self.chunk_size = chunk_size
+        # The bench's chunk streams all have one-byte basic headers (ids below 64).
+        self.streams = [_FloorStream() for _ in range(64)]
+        self.cutters: dict[int, Callable[[memoryview], tuple[memoryview, ...]]] = {}
+        self.leftover = memoryview(b"")
+        # The message the end of the previous read cut off: its first byte, header
+        # size and chunk stream, and the bytes still missing.
+        self.pending: tuple[int, int, _FloorStream, int] | None = None
+
+    def cut(self, view: memoryview, length: int) -> bytes:
+        """The payload of a message of ``length`` bytes in the chunks of ``view``.
+
+        As ChunkReader does it: joined from slices between the continuation headers
+        when there are few of them, else copied once and the headers deleted in C.
+        """
+        size = self.chunk_size
+        count = (length - 1) // size
+        cutter = self.cutters.get(count)
+        if cutter is None:
+            if count < 8 or (size >= 512 and count <= 64):
+                stride = size + 1
+                pieces = [slice(i * stride, i * stride + size) for i in range(count + 1)]
+                cutter = self.cutters[count] = operator.itemgetter(*pieces)
+            else:
+                cutter = self.cutters[count] = self.delete_headers
+        return b"".join(cutter(view))
+
+    def delete_headers(self, view: memoryview) -> tuple[bytes]:
+        run = bytearray(view)
+        del run[self.chunk_size :: self.chunk_size + 1]
+        return (bytes(run),)
+
+    def receive_data(self, buf: bytes) -> list[Message]:
+        out: list[Message] = []
+        append = out.append
+        new = tuple.__new__
+        size = self.chunk_size
+        streams = self.streams
+        end = len(buf)
+        view = memoryview(buf)
+        pos = 0
+        if self.pending is not None:
+            b0, header_size, st, pos = self.pending
+            self.pending = None
+            payload = b"".join((self.leftover[header_size:], view[:pos]))
+            if st.length > size:
+                payload = self.cut(memoryview(payload), st.length)
+            st.timestamp = (st.timestamp + st.delta) & 0xFFFFFFFF
+            append(
+                new(Message, (b0 & 0x3F, st.type_id, st.timestamp, st.message_stream_id, payload))
+            )
+        elif self.leftover:
+            # A header cut in two (rare): read on over the joined bytes.
+            buf = b"".join((self.leftover, buf))
+            end = len(buf)
+            view = memoryview(buf)
+        while pos < end:
+            b0 = buf[pos]
+            st = streams[b0 & 0x3F]
+            if b0 < 0x80:
+                if pos + (12 if b0 < 0x40 else 8) > end:
+                    break
+                first, second = _TWO_U32.unpack_from(buf, pos)
+                st.delta = first & 0xFFFFFF
+                st.length = length = second >> 8
+                st.type_id = second & 0xFF
+                if b0 < 0x40:
+                    st.timestamp = 0
+                    st.message_stream_id = int.from_bytes(buf[pos + 8 : pos + 12], "little")
+                    p = pos + 12
+                else:
+                    p = pos + 8
+            elif b0 < 0xC0:
+                if pos + 4 > end:
+                    break
+                st.delta = _U32.unpack_from(buf, pos)[0] & 0xFFFFFF
+                length = st.length
+                p = pos + 4
+            else:
+                length = st.length
+                p = pos + 1
+            stop = p + length + (length - 1) // size
+            if stop > end:
+                self.pending = (b0, p - pos, st, stop - end)
+                break
+            st.timestamp = timestamp = (st.timestamp + st.delta) & 0xFFFFFFFF
+            payload = buf[p:stop] if length <= size else self.cut(view[p:stop], length)
+            append(new(Message, (b0 & 0x3F, st.type_id, timestamp, st.message_stream_id, payload)))
+            pos = stop
+        self.leftover = view[pos:]
+        return out
+
+
+def check_floor(reads: list[bytes], chunk_size: int) -> None:
+    """The floor returns exactly what ChunkReader returns, however the reads fall."""
+    reader, floor = ChunkReader(), FloorReader(chunk_size)
+    for data in reads:
+        assert floor.receive_data(data) == reader.receive_data(data)
+
+
 def best_of(seconds: float, run: Callable[[], object]) -> float:
     """Smallest time of one call of ``run`` over about ``seconds`` of repetitions."""
     best = float("inf")
@@ -92,6 +216,13 @@ def bench_chunks(messages: list[Message], seconds: float) -> dict[int, tuple[flo
                 count += len(reader.receive_data(data))
             assert count == len(messages) + 1
 
+        def floor(reads: list[bytes] = reads, chunk_size: int = chunk_size) -> None:
+            reader = FloorReader(chunk_size)
+            count = 0
+            for data in reads:
+                count += len(reader.receive_data(data))
+            assert count == len(messages) + 1
+
         def write(chunk_size: int = chunk_size) -> None:
             writer = ChunkWriter(chunk_size=chunk_size)
             w = writer.write
@@ -104,10 +235,12 @@ def bench_chunks(messages: list[Message], seconds: float) -> dict[int, tuple[flo
         # In alternating rounds, so that the machine's ups and downs over the run
         # (the copy is memory-bound, on caches shared with other tenants) reach the
         # reference and the reader alike; the best time of each counts.
-        t_copy = t_read = t_write = float("inf")
+        check_floor(reads, chunk_size)
+        t_copy = t_read = t_floor = t_write = float("inf")
         for _ in range(ROUNDS):
             t_copy = min(t_copy, best_of(seconds / ROUNDS, copy))
             t_read = min(t_read, best_of(seconds / ROUNDS, read))
+            t_floor = min(t_floor, best_of(seconds / ROUNDS, floor))
             t_write = min(t_write, best_of(seconds / ROUNDS, write))
         mb = len(stream) / 1e6
         print(
@@ -115,6 +248,10 @@ def bench_chunks(messages: list[Message], seconds: float) -> dict[int, tuple[flo
             f"reader {mb / t_read:7.0f} MB/s = {t_copy / t_read:6.1%} of copy | "
             f"writer {mb / t_write:7.0f} MB/s = {t_copy / t_write:6.1%} of copy"
             f"   ({len(messages)} messages, {payload_bytes / 1e6:.1f} MB payload)"
+        )
+        print(
+            f"{'':>17} floor {mb / t_floor:7.0f} MB/s = {t_copy / t_floor:6.1%} of copy "
+            f"(reader at {t_floor / t_read:.0%} of the floor's rate)"
         )
         results[chunk_size] = (t_copy / t_read, t_copy / t_write)
     return results

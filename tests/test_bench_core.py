@@ -29,4 +29,8 @@ def test_bench_core_reports_every_chunk_size() -> None:
     )
     sizes = [int(m.group(1)) for line in lines if (m := pattern.match(line))]
     assert sizes == [128, 4096, 65536], result.stdout
+    floor = re.compile(
+        r" +floor +\d+ MB/s = +[\d.]+% of copy \(reader at \d+% of the floor's rate\)"
+    )
+    assert sum(1 for line in lines if floor.match(line)) == 3, result.stdout
     assert any(line.startswith("AMF0 connect command") for line in lines), result.stdout

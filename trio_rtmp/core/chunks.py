@@ -319,7 +319,6 @@ class ChunkReader:
                         return messages
             self._missing = 0
             self._parse(data, start, messages)
-            self._check_buffered(len(self._leftover))
         except RemoteProtocolError as exc:
             self._failed = exc
             raise
@@ -397,7 +396,6 @@ class ChunkReader:
                 joined += data[head:]
                 self._missing = 0
                 self._parse(joined, consumed, out)
-            self._check_buffered(len(self._leftover))
             return -1
         return consumed - len(leftover)
 
@@ -693,6 +691,8 @@ class ChunkReader:
                 chunk_size, small, stride, cut_max, cutters = self._geometry
             append(message)
         self._leftover = view[pos:]
+        if end - pos + self._partial_bytes > limits.max_buffered_bytes:
+            self._check_buffered(end - pos)
         return pos
 
     def _run(

@@ -345,6 +345,25 @@ def test_fmt3_without_extended_timestamp_is_read() -> None:
         assert one_byte_at_a_time(raw) == [m]
 
 
+def test_extended_timestamp_left_out_of_some_continuation_chunks() -> None:
+    """Each fmt 3 chunk's next four bytes are compared with the extended timestamp on
+    their own: a chunk that leaves it out followed by one that repeats it reads the
+    same however the bytes are cut (a run of continuation chunks read at once used to
+    take its first chunk's form for all of them; a fuzz finding)."""
+    ts = 0x01000000
+    with_time = [True, True, False, True, True, True]
+    payload = b"PQ\x41RST"
+    chunks = [chunk_header(0, 5, ts, len(payload), 9, 1) + payload[:1]]
+    for repeat, byte in zip(with_time[1:], payload[1:], strict=True):
+        chunks.append(chunk_header(3, 5, ts, extended_repeat=repeat) + bytes([byte]))
+    raw = set_chunk_size_bytes(1) + b"".join(chunks)
+    expected = [set_chunk_size(1), Message(5, 9, ts, 1, payload)]
+    assert read_all(raw) == expected
+    assert one_byte_at_a_time(raw) == expected
+    for cut in range(1, len(raw)):
+        assert read_all(raw, [cut]) == expected, cut
+
+
 def test_fmt3_new_message_adds_previous_delta() -> None:
     raw = (
         chunk_header(0, 4, 1000, 2, 8, 1)

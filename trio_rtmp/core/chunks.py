@@ -713,7 +713,12 @@ class ChunkReader:
         hlen = len(header)
         if pos + hlen + 4 > end or buf[pos] != header[0]:
             return pos
-        if st.extended and buf[pos + hlen : pos + hlen + 4] == st.ext_bytes:
+        if st.extended:
+            if buf[pos + hlen : pos + hlen + 4] != st.ext_bytes:
+                # The peer leaves the repeated extended timestamp out, here at least:
+                # each chunk's next four bytes are compared with it on their own (a run
+                # of chunks without it may be followed by one with it).
+                return pos
             header += st.ext_bytes
             hlen += 4
         if hlen > 1 and buf[pos : pos + hlen] != header:

@@ -364,6 +364,33 @@ def test_extended_timestamp_left_out_of_some_continuation_chunks() -> None:
         assert read_all(raw, [cut]) == expected, cut
 
 
+def test_a_header_in_the_middle_of_a_message_does_not_change_its_type() -> None:
+    """A fmt 1 header on a continuation chunk must agree on the length; its type is
+    ignored, so Set Chunk Size and Abort act by the type the message began with
+    (the type of the interrupting header used to decide; a fuzz finding)."""
+    # A Set Chunk Size (to 64) whose second chunk claims to be audio: applied.
+    size_first = chunk_header(0, 4, 0, 4, 1, 0) + b"\x00\x00"
+    size_rest = chunk_header(1, 4, 0, 4, 8) + b"\x00\x40"
+    # Read right only at the new size: 100 bytes in chunks of 64.
+    after = Message(4, 8, 0, 0, bytes(100))
+    raw = set_chunk_size_bytes(2) + size_first + size_rest
+    raw += b"".join(reference_chunks(after, 64))
+    expected = [set_chunk_size(2), Message(4, 1, 0, 0, b"\x00\x00\x00\x40"), after]
+    # An audio message whose second chunk claims to be an Abort of chunk stream 5:
+    # chunk stream 5's message in progress is not discarded.
+    media = Message(5, 9, 0, 1, b"abcdef")
+    media_chunks = reference_chunks(media, 2)
+    audio = chunk_header(0, 6, 0, 4, 8, 1) + b"\x00\x00"
+    audio += chunk_header(1, 6, 0, 4, 2) + b"\x00\x05"
+    raw2 = set_chunk_size_bytes(2) + media_chunks[0] + audio + b"".join(media_chunks[1:])
+    expected2 = [set_chunk_size(2), Message(6, 8, 0, 1, b"\x00\x00\x00\x05"), media]
+    for data, want in ((raw, expected), (raw2, expected2)):
+        assert read_all(data) == want
+        assert one_byte_at_a_time(data) == want
+        for cut in range(1, len(data)):
+            assert read_all(data, [cut]) == want, cut
+
+
 def test_fmt3_new_message_adds_previous_delta() -> None:
     raw = (
         chunk_header(0, 4, 1000, 2, 8, 1)

@@ -609,9 +609,14 @@ class ChunkReader:
                     pos = self._run(st, buf, view, pos, end, chunk_size)
                     if st.remaining:
                         continue
+                # The message is what its first chunk said; a header of another form
+                # in the middle of it must agree on the length, and is otherwise
+                # ignored (its type too: Set Chunk Size and Abort are applied by the
+                # type the message has).
+                type_id = st.type_id
                 message = new(
                     message_type,
-                    (csid, st.type_id, st.timestamp, st.message_stream_id, b"".join(st.pieces)),
+                    (csid, type_id, st.timestamp, st.message_stream_id, b"".join(st.pieces)),
                 )
                 st.pieces = []
                 st.settled = 0

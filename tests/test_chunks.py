@@ -267,11 +267,24 @@ def test_encode_message_is_stateless_fmt0() -> None:
         (3, 8, -1, 1, b""),
         (3, 8, 0, 1 << 32, b""),
         (3, 8, 0, 1, bytes(1 << 24)),
+        (2, 1, 0, 0, b"\x00\x00\x00\x00"),  # Set Chunk Size 0
+        (2, 1, 0, 0, b"\x80\x00\x00\x01"),  # top bit set
     ],
 )
 def test_writer_rejects_illegal_messages(args: tuple[int, int, int, int, bytes]) -> None:
+    writer = ChunkWriter()
+    writer.write(3, 8, 0, 1, b"before")
+    queued = writer.buffered
     with pytest.raises(LocalProtocolError):
-        ChunkWriter().write(*args)
+        writer.write(*args)
+    # A refused message leaves no trace: nothing queued, no header state, same size.
+    assert writer.buffered == queued
+    assert writer.chunk_size == 128
+    writer.write(3, 8, 0, 1, b"after")
+    assert read_all(writer.data_to_send()) == [
+        Message(3, 8, 0, 1, b"before"),
+        Message(3, 8, 0, 1, b"after"),
+    ]
 
 
 # ---------------------------------------------------------------------------

@@ -965,6 +965,11 @@ class ChunkWriter:
         length = len(payload)
         if length > MAX_MESSAGE_LENGTH or timestamp < 0 or not 0 <= type_id <= 0xFF:
             _check_message(chunk_stream_id, type_id, timestamp, message_stream_id, length)
+        if type_id == _TYPE_SET_CHUNK_SIZE and length >= 4:
+            # Checked before anything is queued: a refused message leaves no trace.
+            new_chunk_size = _U32.unpack_from(payload)[0]
+            if not 1 <= new_chunk_size <= MAX_CHUNK_SIZE:
+                raise LocalProtocolError(f"illegal chunk size {new_chunk_size:#x}")
         timestamp &= 0xFFFFFFFF
         st = self._streams.get(chunk_stream_id)
         if st is None:
@@ -1029,10 +1034,7 @@ class ChunkWriter:
         # the absolute time again), so only a fmt 1/2 delta may be repeated by fmt 3.
         st.delta = None if fmt == 0 else field
         if type_id == _TYPE_SET_CHUNK_SIZE and length >= 4:
-            size = _U32.unpack_from(payload)[0]
-            if not 1 <= size <= MAX_CHUNK_SIZE:
-                raise LocalProtocolError(f"illegal chunk size {size:#x}")
-            self._chunk_size = size
+            self._chunk_size = new_chunk_size
 
     def write_raw(self, data: bytes) -> None:
         """Queue bytes already chunked elsewhere (see :func:`encode_message`).

@@ -20,7 +20,7 @@ from trio_rtmp.core._state import (
 from trio_rtmp.core.chunks import ChunkReader, ChunkWriter
 from trio_rtmp.core.config import Limits
 from trio_rtmp.core.connection import ClientConnection, ConnectionConfig, ServerConnection
-from trio_rtmp.core.errors import LocalProtocolError, ProtocolError
+from trio_rtmp.core.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from trio_rtmp.core.events import (
     AcknowledgementReceived,
     AudioData,
@@ -511,6 +511,22 @@ def test_messages_sent_while_connect_is_pending_are_held() -> None:
     assert not of(server_events, StreamCreated)
     events = pair.server.accept_connect()
     assert of(events, StreamCreated) == [StreamCreated(stream_id=1, transaction_id=2.0)]
+
+
+def test_a_violation_held_while_connect_is_pending_fails_the_connection() -> None:
+    # Held messages are handled by accept_connect; one that breaks the rules (a play
+    # on a stream that is being published) fails the connection there, for good, as
+    # it would have in receive_data (a fuzz_connection finding: it stayed CONNECTED).
+    pair = ConnectionPair()
+    pair.client.connect(app="live", tc_url="rtmp://h/live")
+    pair.pump()
+    for held in ("createStream", "publish", "play"):
+        assert pair.server.receive_data(INCOMING[held]) == []
+    with pytest.raises(RemoteProtocolError, match="'play' is not allowed"):
+        pair.server.accept_connect()
+    assert pair.server.state is ConnectionState.ERROR
+    with pytest.raises(LocalProtocolError):
+        pair.server.receive_data(INCOMING["createStream"])
 
 
 @pytest.mark.parametrize("direction", ["publish", "play"])

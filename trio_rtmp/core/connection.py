@@ -1149,7 +1149,11 @@ class ServerConnection(_Connection):
         NetConnection.Connect.Success) and ``onBWDone``.  ``properties`` and
         ``information`` add members to the two objects of the ``_result``.
 
-        Returns the events of messages the client sent while we were deciding.
+        Returns the events of messages the client sent while we were deciding.  If
+        one of those is a violation, this raises
+        :class:`~trio_rtmp.core.errors.RemoteProtocolError` (after queueing the
+        acceptance) and leaves the connection in ``ERROR``, as :meth:`receive_data`
+        would have.
         """
         self._state = next_connection_state(
             self._state, ConnectionInput.CONNECT_ACCEPTED, role=self._role, remote=False
@@ -1190,8 +1194,12 @@ class ServerConnection(_Connection):
         self._command("onBWDone", 0.0, None, amf3=self._amf3)
         events: list[Event] = []
         deferred, self._deferred = self._deferred, []
-        for message in deferred:
-            self._handle(message, events)
+        try:
+            for message in deferred:
+                self._handle(message, events)
+        except ProtocolError:
+            self._state = ConnectionState.ERROR
+            raise
         return events
 
     def reject_connect(

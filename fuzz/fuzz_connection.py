@@ -1,0 +1,243 @@
+"""Fuzz the client and server connection state machines with arbitrary messages.
+
+Input layout: byte 0 picks the connection and the state it is driven into first (by a
+real peer of ours: handshake, connect, createStream, publish or play); byte 1 how the
+bytes are fed (0: at once, else in pieces of that many bytes); the rest is a sequence
+of messages, each ``type id (1 byte), chunk stream id - 2 (1), message stream id (1),
+body length (2, big-endian), body``, chunked by a ``ChunkWriter`` so that the
+fuzzer's bytes reach the message and command layers rather than dying in the chunk
+layer (which ``fuzz_chunks`` covers).
+
+Invariant: events or a ``ProtocolError``, nothing else, and after a
+``ProtocolError`` the connection is in ``ERROR``; the application's answers to the
+events (accept every connect, publish and play, as a relay does) raise nothing but
+``LocalProtocolError``; the output stays drainable.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from collections.abc import Callable
+
+from trio_rtmp.core import amf0
+from trio_rtmp.core.chunks import ChunkWriter, encode_message
+from trio_rtmp.core.connection import ClientConnection, ConnectionState, ServerConnection
+from trio_rtmp.core.errors import LocalProtocolError, ProtocolError
+from trio_rtmp.core.events import (
+    ConnectRequest,
+    Event,
+    PlayRequest,
+    PublishRequest,
+    StreamCreated,
+)
+
+CLIENT_RANDOM = bytes((i * 7 + 3) % 256 for i in range(1528))
+SERVER_RANDOM = bytes((i * 13 + 5) % 256 for i in range(1528))
+
+Connection = ClientConnection | ServerConnection
+
+
+def _pump(client: ClientConnection, server: ServerConnection) -> list[Event]:
+    """Move bytes both ways until both are quiet; returns the client's events."""
+    events: list[Event] = []
+    while True:
+        to_server, to_client = client.data_to_send(), server.data_to_send()
+        if not to_server and not to_client:
+            return events
+        if to_server:
+            assert _respond(server, server.receive_data(to_server))
+        if to_client:
+            events += client.receive_data(to_client)
+
+
+def _answer(server: ServerConnection, event: Event) -> list[Event]:
+    """The application's part, as a relay plays it: accept everything.
+
+    Returns the events of messages that waited for the answer (after ``connect``).
+    """
+    if isinstance(event, ConnectRequest):
+        return server.accept_connect()
+    if isinstance(event, PublishRequest):
+        server.accept_publish(event.stream_id)
+    elif isinstance(event, PlayRequest):
+        server.accept_play(event.stream_id)
+    return []
+
+
+def _respond(server: ServerConnection, events: list[Event]) -> bool:
+    """Answer ``events``; returns whether the connection is still good."""
+    for event in events:
+        try:
+            later = _answer(server, event)
+        except LocalProtocolError:
+            # An answer the events after it made illegal (a deleteStream right behind
+            # the publish, say): the application's problem to handle, not a fault.
+            continue
+        except ProtocolError:
+            # The messages that waited for the connect decision broke the rules.
+            assert server.state is ConnectionState.ERROR
+            return False
+        if not _respond(server, later):
+            return False
+    return True
+
+
+def _pair(step: str) -> tuple[ClientConnection, ServerConnection]:
+    """A client and a server driven together up to ``step``."""
+    client = ClientConnection(random=CLIENT_RANDOM, time=1)
+    server = ServerConnection(random=SERVER_RANDOM, time=2)
+    _pump(client, server)
+    if step == "handshake":
+        return client, server
+    client.connect(app="live", tc_url="rtmp://127.0.0.1/live")
+    _pump(client, server)
+    if step == "connected":
+        return client, server
+    client.create_stream()
+    stream_id = next(e.stream_id for e in _pump(client, server) if isinstance(e, StreamCreated))
+    if step == "publishing":
+        client.publish(stream_id, "key")
+    else:
+        client.play(stream_id, "key")
+    _pump(client, server)
+    return client, server
+
+
+STARTS: list[Callable[[], Connection]] = [
+    lambda: _pair("handshake")[1],
+    lambda: _pair("connected")[1],
+    lambda: _pair("publishing")[1],
+    lambda: _pair("playing")[1],
+    lambda: _pair("connected")[0],
+    lambda: _pair("publishing")[0],
+    lambda: _pair("playing")[0],
+]
+
+_RECORD = struct.Struct(">BBBH")
+
+
+def _chunked(records: bytes) -> bytes:
+    """The messages the records describe, as a chunk stream at the default size."""
+    writer = ChunkWriter()
+    pos = 0
+    while pos + _RECORD.size <= len(records):
+        type_id, csid, stream_id, length = _RECORD.unpack_from(records, pos)
+        pos += _RECORD.size
+        body = records[pos : pos + length]
+        pos += length
+        try:
+            writer.write(csid + 2, type_id, 0, stream_id, body)
+        except LocalProtocolError:
+            # A Set Chunk Size our writer will not switch to: sent as it is, so that
+            # the connection sees it, with the writer keeping its size.
+            writer.write_raw(
+                encode_message(csid + 2, type_id, 0, stream_id, body, writer.chunk_size)
+            )
+            writer.forget(csid + 2)
+    return writer.data_to_send()
+
+
+def record(type_id: int, body: bytes, *, csid: int = 3, stream_id: int = 0) -> bytes:
+    """One message of the input layout (for seeds)."""
+    return _RECORD.pack(type_id, csid - 2, stream_id, len(body)) + body
+
+
+def _command(name: str, txn: float, *values: object, stream_id: int = 0) -> bytes:
+    return record(20, amf0.encode(name, txn, *values), stream_id=stream_id)
+
+
+def seeds() -> list[bytes]:
+    """Every command and media message both roles take, from each starting state."""
+    media = [
+        record(8, b"\xaf\x00\x12\x10", csid=4, stream_id=1),
+        record(9, b"\x17\x00\x00\x00\x00\x01\x64\x00\x1f\xff\xe1", csid=6, stream_id=1),
+        record(8, b"\xaf\x01" + bytes(40), csid=4, stream_id=1),
+        record(9, b"\x27\x01\x00\x00\x00" + bytes(300), csid=6, stream_id=1),
+        record(18, amf0.encode("@setDataFrame", "onMetaData", {"width": 640.0}), stream_id=1),
+        record(15, b"\x00" + amf0.encode("onMetaData", {"duration": 0.0}), stream_id=1),
+        record(22, b"\x09\x00\x00\x03\x00\x00\x10\x00\x00\x00\x00\x17\x01\x00\x00\x00\x00\x0e"),
+    ]
+    server_side = [
+        _command("connect", 1.0, {"app": "live", "tcUrl": "rtmp://h/live", "objectEncoding": 3.0}),
+        _command("releaseStream", 2.0, None, "key"),
+        _command("FCPublish", 3.0, None, "key"),
+        _command("createStream", 4.0, None),
+        _command("publish", 5.0, None, "key", "live", stream_id=1),
+        _command("play", 6.0, None, "key", -2000.0, -1.0, True, stream_id=1),
+        _command("pause", 7.0, None, True, 0.0, stream_id=1),
+        _command("FCUnpublish", 8.0, None, "key"),
+        _command("closeStream", 0.0, None, stream_id=1),
+        _command("deleteStream", 9.0, None, 1.0),
+        record(17, b"\x00" + amf0.encode("createStream", 10.0, None)),
+        record(4, b"\x00\x03\x00\x00\x00\x01\x00\x00\x0b\xb8"),
+        record(4, b"\x00\x06\x00\x00\x01\x02"),
+        record(3, b"\x00\x01\x00\x00"),
+        record(5, b"\x00\x26\x25\xa0"),
+        record(1, b"\x00\x00\x10\x00", csid=2),
+    ]
+    client_side = [
+        _command("_result", 1.0, {"fmsVer": "FMS/3,0,1,123"}, {"code": "x"}),
+        _command("_result", 2.0, None, 1.0),
+        _command("_error", 3.0, None, {"level": "error", "code": "NetStream.Play.Failed"}),
+        _command("onBWDone", 0.0, None),
+        _command(
+            "onStatus",
+            0.0,
+            None,
+            {"level": "status", "code": "NetStream.Play.Start"},
+            stream_id=1,
+        ),
+        _command(
+            "onStatus",
+            0.0,
+            None,
+            {"level": "status", "code": "NetConnection.Connect.ReconnectRequest"},
+        ),
+        record(18, amf0.encode("|RtmpSampleAccess", False, False), stream_id=1),
+        record(4, b"\x00\x00\x00\x00\x00\x01"),
+        record(4, b"\x00\x01\x00\x00\x00\x01"),
+        record(4, b"\x00\x04\x00\x00\x00\x01"),
+        record(4, b"\x00\x06\x00\x00\x01\x02"),
+        record(6, b"\x00\x26\x25\xa0\x02"),
+    ]
+    out = []
+    for start in range(len(STARTS)):
+        messages = server_side if start < 4 else client_side
+        for feed in (0, 1, 7):
+            head = bytes((start, feed))
+            out.append(head + b"".join(messages) + b"".join(media))
+            out += [head + m for m in messages]
+    return out
+
+
+def test_one_input(data: bytes) -> None:
+    if len(data) < 2:
+        return
+    connection = STARTS[data[0] % len(STARTS)]()
+    piece = data[1]
+    stream = _chunked(data[2:])
+    pieces = (
+        [stream] if not piece else [stream[i : i + piece] for i in range(0, len(stream), piece)]
+    )
+    for chunk in pieces:
+        try:
+            events = connection.receive_data(chunk)
+        except ProtocolError:
+            assert connection.state is ConnectionState.ERROR
+            return
+        if isinstance(connection, ServerConnection) and not _respond(connection, events):
+            return
+        connection.data_to_send()
+
+
+def main() -> None:
+    import atheris
+
+    atheris.instrument_all()
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()

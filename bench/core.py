@@ -22,6 +22,7 @@ nothing more, and is checked to return exactly what ``ChunkReader`` returns.
 from __future__ import annotations
 
 import argparse
+import functools
 import operator
 import random
 import struct
@@ -175,6 +176,21 @@ class FloorReader:
         return out
 
 
+def reading(
+    new_reader: Callable[[], ChunkReader | FloorReader], reads: list[bytes], expected: int
+) -> Callable[[], None]:
+    """A run of a new reader over ``reads``, checked to give ``expected`` messages."""
+
+    def read() -> None:
+        reader = new_reader()
+        count = 0
+        for data in reads:
+            count += len(reader.receive_data(data))
+        assert count == expected
+
+    return read
+
+
 def check_floor(reads: list[bytes], chunk_size: int) -> None:
     """The floor returns exactly what ChunkReader returns, however the reads fall."""
     reader, floor = ChunkReader(), FloorReader(chunk_size)
@@ -209,19 +225,8 @@ def bench_chunks(messages: list[Message], seconds: float) -> dict[int, tuple[flo
                 bytes(buffer)
                 buffer.clear()
 
-        def read(reads: list[bytes] = reads) -> None:
-            reader = ChunkReader()
-            count = 0
-            for data in reads:
-                count += len(reader.receive_data(data))
-            assert count == len(messages) + 1
-
-        def floor(reads: list[bytes] = reads, chunk_size: int = chunk_size) -> None:
-            reader = FloorReader(chunk_size)
-            count = 0
-            for data in reads:
-                count += len(reader.receive_data(data))
-            assert count == len(messages) + 1
+        read = reading(ChunkReader, reads, len(messages) + 1)
+        floor = reading(functools.partial(FloorReader, chunk_size), reads, len(messages) + 1)
 
         def write(chunk_size: int = chunk_size) -> None:
             writer = ChunkWriter(chunk_size=chunk_size)

@@ -7,7 +7,6 @@ bytes decode to an equal value.
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,14 +72,7 @@ def test_one_input(data: bytes) -> None:
         raise AssertionError(f"re-encoding changed the values: {values!r} -> {again!r}")
 
 
-def main() -> None:
-    """Run under atheris."""
-    import atheris  # type: ignore[import-untyped]
-
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    from atheris_main import fuzz
+
+    fuzz(test_one_input)

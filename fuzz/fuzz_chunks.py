@@ -13,7 +13,6 @@ accepts.
 from __future__ import annotations
 
 import struct
-import sys
 
 from trio_rtmp.core.chunks import ChunkReader, ChunkWriter, Message
 from trio_rtmp.core.config import Limits
@@ -84,13 +83,7 @@ def test_one_input(data: bytes) -> None:
     assert again.receive_data(writer.data_to_send()) == got
 
 
-def main() -> None:
-    import atheris
-
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    from atheris_main import fuzz
+
+    fuzz(test_one_input)

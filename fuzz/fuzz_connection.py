@@ -17,7 +17,6 @@ events (accept every connect, publish and play, as a relay does) raise nothing b
 from __future__ import annotations
 
 import struct
-import sys
 from collections.abc import Callable
 
 from trio_rtmp.core import amf0
@@ -231,13 +230,7 @@ def test_one_input(data: bytes) -> None:
         connection.data_to_send()
 
 
-def main() -> None:
-    import atheris
-
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    from atheris_main import fuzz
+
+    fuzz(test_one_input)

@@ -12,7 +12,6 @@ failing message changes no state; the samples that came out, muxed again with
 from __future__ import annotations
 
 import struct
-import sys
 from typing import Any
 
 from trio_rtmp.core import amf0
@@ -207,17 +206,7 @@ def test_one_input(data: bytes) -> None:
                 raise AssertionError(f"{frame!r} came before any CodecConfig of its track")
 
 
-def main() -> None:
-    """Run under atheris."""
-    import logging
-
-    import atheris
-
-    logging.disable(logging.CRITICAL)  # the demuxer warns about dropped samples
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    from atheris_main import fuzz
+
+    fuzz(test_one_input)

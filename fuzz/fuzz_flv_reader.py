@@ -9,7 +9,6 @@ whole and in pieces; the tags read, written again with ``FlvWriter``, read back 
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from trio_rtmp.core import amf0
@@ -81,14 +80,7 @@ def test_one_input(data: bytes) -> None:
         raise AssertionError("tags changed when written and read again")
 
 
-def main() -> None:
-    """Run under atheris."""
-    import atheris
-
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    from atheris_main import fuzz
+
+    fuzz(test_one_input)

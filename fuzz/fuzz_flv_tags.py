@@ -12,7 +12,6 @@ never raise and agree with the full parser on every body it accepts.
 from __future__ import annotations
 
 import struct
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -273,14 +272,7 @@ def test_one_input(data: bytes) -> None:
         codecs.mp3_frame_info(body)
 
 
-def main() -> None:
-    """Run under atheris."""
-    import atheris
-
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    from atheris_main import fuzz
+
+    fuzz(test_one_input)

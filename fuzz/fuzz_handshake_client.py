@@ -12,8 +12,6 @@ whose unused data is exactly the bytes after S2, and whose own bytes a
 
 from __future__ import annotations
 
-import sys
-
 from trio_rtmp.core.errors import ProtocolError, RemoteProtocolError
 from trio_rtmp.core.handshake import (
     HANDSHAKE_SIZE,
@@ -107,14 +105,7 @@ def test_one_input(data: bytes) -> None:
         assert server.peer_uses_digest is digest
 
 
-def main() -> None:
-    """Run under atheris."""
-    import atheris  # type: ignore[import-untyped]
-
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    from atheris_main import fuzz
+
+    fuzz(test_one_input)

@@ -13,8 +13,6 @@ C2 returned by ``unused_data()``.
 
 from __future__ import annotations
 
-import sys
-
 from trio_rtmp.core.errors import ProtocolError, RemoteProtocolError
 from trio_rtmp.core.handshake import (
     CLIENT_KEY_PREFIX,
@@ -101,14 +99,7 @@ def test_one_input(data: bytes) -> None:
         assert server.data_to_send() == b""
 
 
-def main() -> None:
-    """Run under atheris."""
-    import atheris  # type: ignore[import-untyped]
-
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    from atheris_main import fuzz
+
+    fuzz(test_one_input)

@@ -9,7 +9,6 @@ re-encodes, and the re-encoded body decodes to an equal value.
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any
 
 from trio_rtmp.core import amf0
@@ -77,13 +76,7 @@ def test_one_input(data: bytes) -> None:
         assert again == value
 
 
-def main() -> None:
-    import atheris
-
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, test_one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main()
+    from atheris_main import fuzz
+
+    fuzz(test_one_input)

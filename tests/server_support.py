@@ -28,6 +28,17 @@ from trio_rtmp.media.flvfile import FlvReader, FlvTag, FlvWriter
 WAIT = 10.0
 
 
+async def wait_for(
+    predicate: Callable[[], bool], timeout: float = WAIT, what: str = "a condition"
+) -> None:
+    """Wait (bounded) until ``predicate()`` holds, polling every 10 ms."""
+    with trio.move_on_after(timeout):
+        while not predicate():
+            await trio.sleep(0.01)
+        return
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 class RawClient:
     """An RTMP client whose every step the test drives by hand.
 

@@ -22,7 +22,6 @@ import os
 import signal
 import ssl
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,7 @@ from server_support import (
     read_tags,
     recording_upstream,
     rss_bytes,
+    wait_for,
     write_flv,
 )
 
@@ -82,16 +82,6 @@ async def start_relay(
 
 def relay_url(server: trio_rtmp.RTMPServer, key: str, app: str = "live") -> str:
     return f"rtmp://127.0.0.1:{server.port}/{app}/{key}"
-
-
-async def wait_for(
-    predicate: Callable[[], bool], timeout: float = WAIT, what: str = "a condition"
-) -> None:
-    with trio.move_on_after(timeout):
-        while not predicate():
-            await trio.sleep(0.01)
-        return
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def collect_tags(

@@ -668,6 +668,11 @@ def nginx_rtmp_config(
             f"    ssl_certificate_key {certificate.key_path};\n"
             "    ssl_protocols TLSv1.2 TLSv1.3;\n"
             f"    proxy_pass 127.0.0.1:{port};\n"
+            # Pass a client's half-close on to nginx-rtmp and read on to its end, as
+            # the client does.  Off (the default), the proxy closes both sides at the
+            # client's FIN, with nginx-rtmp's last replies unread: a reset nginx-rtmp
+            # logs, which is the proxy's doing, not the client's.
+            "    proxy_half_close on;\n"
             "} }"
         )
     if extra_config:

@@ -1,7 +1,10 @@
 """Fuzz the client and server connection state machines with arbitrary messages.
 
 Input layout: byte 0 picks the connection and the state it is driven into first (by a
-real peer of ours: handshake, connect, createStream, publish or play); byte 1 how the
+real peer of ours: handshake, connect, createStream, publish or play), and for a server
+the application's policy (``byte 0 // 7 % 4``: accept everything, reject everything,
+accept only after the next piece of input has arrived, or accept and reject in turn);
+byte 1 how the
 bytes are fed (0: at once, else in pieces of that many bytes); the rest is a sequence
 of messages, each ``type id (1 byte), chunk stream id - 2 (1), message stream id (1),
 body length (2, big-endian), body``, chunked by a ``ChunkWriter`` so that the
@@ -10,8 +13,8 @@ layer (which ``fuzz_chunks`` covers).
 
 Invariant: events or a ``ProtocolError``, nothing else, and after a
 ``ProtocolError`` the connection is in ``ERROR``; the application's answers to the
-events (accept every connect, publish and play, as a relay does) raise nothing but
-``LocalProtocolError``; the output stays drainable.
+events raise nothing but ``LocalProtocolError`` (an answer that what came after the
+request made illegal); the output stays drainable.
 """
 
 from __future__ import annotations
@@ -40,46 +43,86 @@ Connection = ClientConnection | ServerConnection
 def _pump(client: ClientConnection, server: ServerConnection) -> list[Event]:
     """Move bytes both ways until both are quiet; returns the client's events."""
     events: list[Event] = []
+    application = Application(server)
     while True:
         to_server, to_client = client.data_to_send(), server.data_to_send()
         if not to_server and not to_client:
             return events
         if to_server:
-            assert _respond(server, server.receive_data(to_server))
+            assert application.respond(server.receive_data(to_server))
         if to_client:
             events += client.receive_data(to_client)
 
 
-def _answer(server: ServerConnection, event: Event) -> list[Event]:
-    """The application's part, as a relay plays it: accept everything.
+ACCEPT, REJECT, LATER, ALTERNATE = range(4)
 
-    Returns the events of messages that waited for the answer (after ``connect``).
+
+class Application:
+    """The application's part of a server: answers connect, publish and play requests.
+
+    ``ACCEPT`` accepts everything, as a relay does; ``REJECT`` refuses everything;
+    ``LATER`` accepts, but only when :meth:`answer_held` is called (after the next
+    piece of input, so the client's later messages arrive before the answer);
+    ``ALTERNATE`` accepts and refuses in turn.
     """
-    if isinstance(event, ConnectRequest):
-        return server.accept_connect()
-    if isinstance(event, PublishRequest):
-        server.accept_publish(event.stream_id)
-    elif isinstance(event, PlayRequest):
-        server.accept_play(event.stream_id)
-    return []
 
+    def __init__(self, server: ServerConnection, policy: int = ACCEPT) -> None:
+        self.server = server
+        self.policy = policy
+        self.held: list[Event] = []
+        self.answered = 0
 
-def _respond(server: ServerConnection, events: list[Event]) -> bool:
-    """Answer ``events``; returns whether the connection is still good."""
-    for event in events:
-        try:
-            later = _answer(server, event)
-        except LocalProtocolError:
-            # An answer the events after it made illegal (a deleteStream right behind
-            # the publish, say): the application's problem to handle, not a fault.
-            continue
-        except ProtocolError:
-            # The messages that waited for the connect decision broke the rules.
-            assert server.state is ConnectionState.ERROR
-            return False
-        if not _respond(server, later):
-            return False
-    return True
+    def respond(self, events: list[Event]) -> bool:
+        """Answer (or hold) ``events``; returns whether the connection is still good."""
+        if self.policy == LATER:
+            self.held += events
+            return True
+        return self._answer_all(events)
+
+    def answer_held(self) -> bool:
+        held, self.held = self.held, []
+        return self._answer_all(held)
+
+    def _answer_all(self, events: list[Event]) -> bool:
+        for event in events:
+            try:
+                later = self._answer(event)
+            except LocalProtocolError:
+                # An answer the events after it made illegal (a deleteStream right
+                # behind the publish, say): the application's problem, not a fault.
+                continue
+            except ProtocolError:
+                # The messages that waited for the connect decision broke the rules.
+                assert self.server.state is ConnectionState.ERROR
+                return False
+            if not self._answer_all(later):
+                return False
+        return True
+
+    def _accepts(self) -> bool:
+        self.answered += 1
+        if self.policy == ALTERNATE:
+            return self.answered % 2 == 1
+        return self.policy != REJECT
+
+    def _answer(self, event: Event) -> list[Event]:
+        """Returns the events of messages that waited for the answer (to connect)."""
+        server = self.server
+        if isinstance(event, ConnectRequest):
+            if self._accepts():
+                return server.accept_connect()
+            server.reject_connect()
+        elif isinstance(event, PublishRequest):
+            if self._accepts():
+                server.accept_publish(event.stream_id)
+            else:
+                server.reject_publish(event.stream_id)
+        elif isinstance(event, PlayRequest):
+            if self._accepts():
+                server.accept_play(event.stream_id)
+            else:
+                server.reject_play(event.stream_id)
+        return []
 
 
 def _pair(step: str) -> tuple[ClientConnection, ServerConnection]:
@@ -207,6 +250,14 @@ def seeds() -> list[bytes]:
             head = bytes((start, feed))
             out.append(head + b"".join(messages) + b"".join(media))
             out += [head + m for m in messages]
+        if start < 4:
+            # The other policies of the application, on the whole conversation of a
+            # publisher and of a player.
+            player = messages[:4] + messages[5:]
+            for policy in (REJECT, LATER, ALTERNATE):
+                head = bytes((start + policy * len(STARTS), 40))
+                out.append(head + b"".join(messages) + b"".join(media))
+                out.append(head + b"".join(player))
     return out
 
 
@@ -214,19 +265,27 @@ def test_one_input(data: bytes) -> None:
     if len(data) < 2:
         return
     connection = STARTS[data[0] % len(STARTS)]()
+    application = None
+    if isinstance(connection, ServerConnection):
+        application = Application(connection, data[0] // len(STARTS) % 4)
     piece = data[1]
     stream = _chunked(data[2:])
     pieces = (
         [stream] if not piece else [stream[i : i + piece] for i in range(0, len(stream), piece)]
     )
     for chunk in pieces:
+        if application is not None and not application.answer_held():
+            return
         try:
             events = connection.receive_data(chunk)
         except ProtocolError:
             assert connection.state is ConnectionState.ERROR
             return
-        if isinstance(connection, ServerConnection) and not _respond(connection, events):
+        if application is not None and not application.respond(events):
             return
+        connection.data_to_send()
+    if application is not None:
+        application.answer_held()
         connection.data_to_send()
 
 

@@ -29,6 +29,7 @@ def main() -> int:
             "-max_len=65536",
             "-rss_limit_mb=2048",
             "-timeout=20",
+            f"-artifact_prefix={HERE}/",
             str(corpus),
         ]
         print("$", " ".join(command), flush=True)

@@ -696,7 +696,7 @@ def test_status_line_and_progress_bar_on_a_terminal(
     peers: Peers, sample_media: SampleCache, tmp_path: Path
 ) -> None:
     sample = sample_media.get(seconds=2.0)
-    _server, port = serve(peers)
+    server, port = serve(peers, "-v")
     url = f"rtmp://127.0.0.1:{port}/live/tty"
 
     def on_terminal(*args: object) -> tuple[subprocess.Popen[bytes], int]:
@@ -724,6 +724,10 @@ def test_status_line_and_progress_bar_on_a_terminal(
         return b"".join(chunks).decode(errors="replace")
 
     player, player_tty = on_terminal("play", url, "-o", tmp_path / "tty.flv", "--duration", "1.5")
+    # The player waits for the publisher, so the frames reach it at the publisher's
+    # real-time pace (joining later, it would get the cached start in one burst and
+    # rightly show a higher frame rate).
+    server.wait_for_log("live/tty: played by")
     publisher, publisher_tty = on_terminal("publish", sample, url)
     try:
         assert publisher.wait(timeout=15) == 0

@@ -9,21 +9,27 @@ bytes are fed (0: at once, else in pieces of that many bytes); the rest is a seq
 of messages, each ``type id (1 byte), chunk stream id - 2 (1), message stream id (1),
 body length (2, big-endian), body``, chunked by a ``ChunkWriter`` so that the
 fuzzer's bytes reach the message and command layers rather than dying in the chunk
-layer (which ``fuzz_chunks`` covers).
+layer (which ``fuzz_chunks`` covers).  A record of type 255 is not a message but a
+call of the application's: byte 0 of its body picks a method of the connection (see
+``CLIENT_CALLS`` and ``SERVER_CALLS``), made with the record's stream id between the
+messages before and after it.
 
 Invariant: events or a ``ProtocolError``, nothing else, and after a
 ``ProtocolError`` the connection is in ``ERROR``; the application's answers to the
-events raise nothing but ``LocalProtocolError`` (an answer that what came after the
-request made illegal); the output stays drainable.
+events, and the application's calls, raise nothing but ``LocalProtocolError`` (a call
+the state does not allow), and a refused call sends nothing; whatever the connection
+sends is a well-formed chunk stream of messages that decode.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import Any
 
 from trio_rtmp.core import amf0
-from trio_rtmp.core.chunks import ChunkWriter, encode_message
+from trio_rtmp.core.chunks import MAX_CHUNK_SIZE, ChunkReader, ChunkWriter, encode_message
+from trio_rtmp.core.config import Limits
 from trio_rtmp.core.connection import ClientConnection, ConnectionState, ServerConnection
 from trio_rtmp.core.errors import LocalProtocolError, ProtocolError
 from trio_rtmp.core.events import (
@@ -33,6 +39,7 @@ from trio_rtmp.core.events import (
     PublishRequest,
     StreamCreated,
 )
+from trio_rtmp.core.messages import decode_message
 
 CLIENT_RANDOM = bytes((i * 7 + 3) % 256 for i in range(1528))
 SERVER_RANDOM = bytes((i * 13 + 5) % 256 for i in range(1528))
@@ -40,14 +47,19 @@ SERVER_RANDOM = bytes((i * 13 + 5) % 256 for i in range(1528))
 Connection = ClientConnection | ServerConnection
 
 
-def _pump(client: ClientConnection, server: ServerConnection) -> list[Event]:
-    """Move bytes both ways until both are quiet; returns the client's events."""
+def _pump(client: ClientConnection, server: ServerConnection, sent: Sent) -> list[Event]:
+    """Move bytes both ways until both are quiet; returns the client's events.
+
+    What each side sent is added to ``sent`` (the client's, the server's).
+    """
     events: list[Event] = []
     application = Application(server)
     while True:
         to_server, to_client = client.data_to_send(), server.data_to_send()
         if not to_server and not to_client:
             return events
+        sent[0].extend(to_server)
+        sent[1].extend(to_client)
         if to_server:
             assert application.respond(server.receive_data(to_server))
         if to_client:
@@ -125,49 +137,76 @@ class Application:
         return []
 
 
-def _pair(step: str) -> tuple[ClientConnection, ServerConnection]:
-    """A client and a server driven together up to ``step``."""
+Sent = tuple[bytearray, bytearray]
+# C0 and C1 then C2, or S0 and S1 then S2: what each side sends before the chunk stream.
+HANDSHAKE_SIZE = 1 + 1536 + 1536
+
+
+def _pair(step: str) -> tuple[ClientConnection, ServerConnection, Sent]:
+    """A client and a server driven together up to ``step``, and what each sent."""
     client = ClientConnection(random=CLIENT_RANDOM, time=1)
     server = ServerConnection(random=SERVER_RANDOM, time=2)
-    _pump(client, server)
-    if step == "handshake":
-        return client, server
-    client.connect(app="live", tc_url="rtmp://127.0.0.1/live")
-    _pump(client, server)
-    if step == "connected":
-        return client, server
-    client.create_stream()
-    stream_id = next(e.stream_id for e in _pump(client, server) if isinstance(e, StreamCreated))
-    if step == "publishing":
-        client.publish(stream_id, "key")
-    else:
-        client.play(stream_id, "key")
-    _pump(client, server)
-    return client, server
+    sent = (bytearray(), bytearray())
+    _pump(client, server, sent)
+    if step != "handshake":
+        client.connect(app="live", tc_url="rtmp://127.0.0.1/live")
+        _pump(client, server, sent)
+    if step in ("publishing", "playing"):
+        client.create_stream()
+        events = _pump(client, server, sent)
+        stream_id = next(e.stream_id for e in events if isinstance(e, StreamCreated))
+        if step == "publishing":
+            client.publish(stream_id, "key")
+        else:
+            client.play(stream_id, "key")
+        _pump(client, server, sent)
+    return client, server, sent
 
 
-STARTS: list[Callable[[], Connection]] = [
-    lambda: _pair("handshake")[1],
-    lambda: _pair("connected")[1],
-    lambda: _pair("publishing")[1],
-    lambda: _pair("playing")[1],
-    lambda: _pair("connected")[0],
-    lambda: _pair("publishing")[0],
-    lambda: _pair("playing")[0],
+def _server(step: str) -> tuple[Connection, bytes]:
+    """A server driven up to ``step``, and the chunk stream it has sent so far."""
+    _, server, sent = _pair(step)
+    return server, bytes(sent[1][HANDSHAKE_SIZE:])
+
+
+def _client(step: str) -> tuple[Connection, bytes]:
+    """A client driven up to ``step``, and the chunk stream it has sent so far."""
+    client, _, sent = _pair(step)
+    return client, bytes(sent[0][HANDSHAKE_SIZE:])
+
+
+STARTS: list[Callable[[], tuple[Connection, bytes]]] = [
+    lambda: _server("handshake"),
+    lambda: _server("connected"),
+    lambda: _server("publishing"),
+    lambda: _server("playing"),
+    lambda: _client("connected"),
+    lambda: _client("publishing"),
+    lambda: _client("playing"),
 ]
 
 _RECORD = struct.Struct(">BBBH")
+CALL = 255
+
+Segment = bytes | tuple[int, int, bytes]
 
 
-def _chunked(records: bytes) -> bytes:
-    """The messages the records describe, as a chunk stream at the default size."""
+def _segments(records: bytes) -> list[Segment]:
+    """The records as chunk stream bytes at the default size, cut where calls stand.
+
+    A call is ``(method index, stream id, arguments)``.
+    """
     writer = ChunkWriter()
+    segments: list[Segment] = []
     pos = 0
     while pos + _RECORD.size <= len(records):
         type_id, csid, stream_id, length = _RECORD.unpack_from(records, pos)
         pos += _RECORD.size
         body = records[pos : pos + length]
         pos += length
+        if type_id == CALL:
+            segments += [writer.data_to_send(), (body[0] if body else 0, stream_id, body[1:])]
+            continue
         try:
             writer.write(csid + 2, type_id, 0, stream_id, body)
         except LocalProtocolError:
@@ -177,12 +216,111 @@ def _chunked(records: bytes) -> bytes:
                 encode_message(csid + 2, type_id, 0, stream_id, body, writer.chunk_size)
             )
             writer.forget(csid + 2)
-    return writer.data_to_send()
+    segments.append(writer.data_to_send())
+    return segments
+
+
+def _u32(arguments: bytes) -> int:
+    return int.from_bytes(arguments[:4].ljust(4, b"\0"), "big")
+
+
+def _data_body(arguments: bytes) -> bytes:
+    """An AMF0 data body, as a file's script tag holds it.
+
+    ``send_data_body`` sends its body unchecked, so an arbitrary one would not decode.
+    """
+    return amf0.encode("onTextData", {"text": arguments.decode("latin-1")})
+
+
+Call = Callable[[Any, int, bytes], object]
+
+# What a client application may do at any time (arguments from the record's body).
+CLIENT_CALLS: list[Call] = [
+    lambda c, sid, a: c.create_stream(),
+    lambda c, sid, a: c.publish(sid, "key"),
+    lambda c, sid, a: c.play(sid, "key", buffer_length=_u32(a)),
+    lambda c, sid, a: c.pause(sid, bool(a[:1] != b"\0")),
+    lambda c, sid, a: c.close_stream(sid),
+    lambda c, sid, a: c.delete_stream(sid),
+    lambda c, sid, a: c.send_audio(sid, _u32(a), a[4:]),
+    lambda c, sid, a: c.send_video(sid, _u32(a), a[4:]),
+    lambda c, sid, a: c.send_metadata(sid, {"width": 640.0}, _u32(a)),
+    lambda c, sid, a: c.send_data_body(sid, _data_body(a)),
+    lambda c, sid, a: c.release_stream("key"),
+    lambda c, sid, a: c.fc_publish("key"),
+    lambda c, sid, a: c.call("getStreamLength", None, "key"),
+    lambda c, sid, a: c.ping(_u32(a)),
+    lambda c, sid, a: c.set_chunk_size(_u32(a)),
+    lambda c, sid, a: c.send_window_ack_size(_u32(a)),
+    lambda c, sid, a: c.connect(app="live", tc_url="rtmp://127.0.0.1/live"),
+    lambda c, sid, a: c.close(),
+]
+
+# What a server application may do at any time, besides answering requests.
+SERVER_CALLS: list[Call] = [
+    lambda c, sid, a: c.notify_unpublish(sid),
+    lambda c, sid, a: c.notify_publish(sid),
+    lambda c, sid, a: c.stop_play(sid),
+    lambda c, sid, a: c.request_reconnect(),
+    lambda c, sid, a: c.send_result(1.0, None, "x"),
+    lambda c, sid, a: c.send_error(2.0, "no"),
+    lambda c, sid, a: c.send_audio(sid, _u32(a), a[4:]),
+    lambda c, sid, a: c.send_video(sid, _u32(a), a[4:]),
+    lambda c, sid, a: c.send_metadata(sid, {"width": 640.0}, _u32(a)),
+    lambda c, sid, a: c.send_data_body(sid, _data_body(a)),
+    lambda c, sid, a: c.accept_publish(sid),
+    lambda c, sid, a: c.reject_publish(sid),
+    lambda c, sid, a: c.accept_play(sid),
+    lambda c, sid, a: c.reject_play(sid),
+    lambda c, sid, a: c.ping(_u32(a)),
+    lambda c, sid, a: c.set_chunk_size(_u32(a)),
+    lambda c, sid, a: c.send_window_ack_size(_u32(a)),
+    lambda c, sid, a: c.close(),
+]
+
+
+class Output:
+    """Reads what a connection sends: it must be a chunk stream of messages that decode."""
+
+    def __init__(self, connection: Connection, sent: bytes) -> None:
+        self.connection = connection
+        # Any chunk size the protocol allows: the application may pick one.
+        self.reader = ChunkReader(limits=Limits(max_chunk_size=MAX_CHUNK_SIZE))
+        for message in self.reader.receive_data(sent):
+            decode_message(message)
+
+    def drain(self) -> None:
+        for message in self.reader.receive_data(self.connection.data_to_send()):
+            decode_message(message)
+
+    def call(self, method: int, stream_id: int, arguments: bytes) -> None:
+        """Make an application call; a refused one must send and change nothing."""
+        connection = self.connection
+        calls = SERVER_CALLS if isinstance(connection, ServerConnection) else CLIENT_CALLS
+        self.drain()
+        before = _states(connection)
+        try:
+            calls[method % len(calls)](connection, stream_id, arguments)
+        except LocalProtocolError:
+            assert not connection.data_to_send()
+            assert _states(connection) == before
+        self.drain()
+
+
+def _states(connection: Connection) -> tuple[object, ...]:
+    """The connection's state and its streams' states."""
+    streams = [(i, connection.stream_state(i)) for i in connection.stream_ids]
+    return connection.state, streams, connection.chunk_size
 
 
 def record(type_id: int, body: bytes, *, csid: int = 3, stream_id: int = 0) -> bytes:
     """One message of the input layout (for seeds)."""
     return _RECORD.pack(type_id, csid - 2, stream_id, len(body)) + body
+
+
+def call(method: int, arguments: bytes = bytes(8), *, stream_id: int = 1) -> bytes:
+    """One application call of the input layout (for seeds)."""
+    return record(CALL, bytes((method,)) + arguments, stream_id=stream_id)
 
 
 def _command(name: str, txn: float, *values: object, stream_id: int = 0) -> bytes:
@@ -246,6 +384,15 @@ def seeds() -> list[bytes]:
     out = []
     for start in range(len(STARTS)):
         messages = server_side if start < 4 else client_side
+        calls = SERVER_CALLS if start < 4 else CLIENT_CALLS
+        # Each call alone, then all of them between the messages.
+        out += [bytes((start, 0)) + call(index) for index in range(len(calls))]
+        out.append(
+            bytes((start, 0))
+            + b"".join(
+                (messages[i] if i < len(messages) else b"") + call(i) for i in range(len(calls))
+            )
+        )
         for feed in (0, 1, 7):
             head = bytes((start, feed))
             out.append(head + b"".join(messages) + b"".join(media))
@@ -264,29 +411,33 @@ def seeds() -> list[bytes]:
 def test_one_input(data: bytes) -> None:
     if len(data) < 2:
         return
-    connection = STARTS[data[0] % len(STARTS)]()
+    connection, sent = STARTS[data[0] % len(STARTS)]()
+    output = Output(connection, sent)
     application = None
     if isinstance(connection, ServerConnection):
         application = Application(connection, data[0] // len(STARTS) % 4)
     piece = data[1]
-    stream = _chunked(data[2:])
-    pieces = (
-        [stream] if not piece else [stream[i : i + piece] for i in range(0, len(stream), piece)]
-    )
-    for chunk in pieces:
-        if application is not None and not application.answer_held():
-            return
-        try:
-            events = connection.receive_data(chunk)
-        except ProtocolError:
-            assert connection.state is ConnectionState.ERROR
-            return
-        if application is not None and not application.respond(events):
-            return
-        connection.data_to_send()
+    for segment in _segments(data[2:]):
+        if isinstance(segment, tuple):
+            output.call(*segment)
+            continue
+        pieces = [
+            segment[i : i + piece] for i in range(0, len(segment), piece or len(segment) or 1)
+        ]
+        for chunk in pieces:
+            if application is not None and not application.answer_held():
+                return
+            try:
+                events = connection.receive_data(chunk)
+            except ProtocolError:
+                assert connection.state is ConnectionState.ERROR
+                return
+            if application is not None and not application.respond(events):
+                return
+            output.drain()
     if application is not None:
         application.answer_held()
-        connection.data_to_send()
+        output.drain()
 
 
 if __name__ == "__main__":

@@ -357,6 +357,25 @@ def test_stop_play_and_reconnect_request() -> None:
     assert (event.tc_url, event.description) == ("rtmp://other/live", "maintenance")
 
 
+def test_refused_stop_play_sends_nothing() -> None:
+    """stop_play on a stream that is not playing raises and leaves no trace: no
+    StreamEOF or NetStream.Play.Stop reaches the publisher (found by fuzz_connection)."""
+    pair = ConnectionPair()
+    pair.connect()
+    stream_id = pair.create_stream()
+    pair.client.publish(stream_id, "up")
+    pair.pump()
+    for accept in (True, False):  # publish pending, then publishing
+        with pytest.raises(LocalProtocolError, match="play stopped"):
+            pair.server.stop_play(stream_id)
+        assert pair.server.data_to_send() == b""
+        if accept:
+            pair.server.accept_publish(stream_id)
+            pair.pump()
+    assert pair.server.stream_state(stream_id) is StreamState.PUBLISHING
+    assert not of(pair.client_events, PlayStopped)
+
+
 def test_pause_and_resume() -> None:
     """``pause`` on a playing stream: the server answers at once (StreamEOF and
     NetStream.Pause.Notify; StreamBegin and NetStream.Unpause.Notify) and tells the

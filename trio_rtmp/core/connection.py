@@ -15,6 +15,10 @@ Everything RTMP *means* lives here: a server connection answers ``connect``,
 asks the application only where a decision is needed (accept or reject a connect, a
 publish, a play).  A client connection speaks as FFmpeg does.
 
+A method the state does not allow (``play`` before ``connect``, ``stop_play`` on a
+stream being published...) raises :class:`~trio_rtmp.core.errors.LocalProtocolError`
+and has no effect: nothing is queued to send and no state changes.
+
 The state machines are the tables of :mod:`trio_rtmp.core._state`.
 """
 
@@ -381,6 +385,13 @@ class _Connection:
         if stream is None:
             raise LocalProtocolError(f"cannot {what}: there is no stream {stream_id}")
         return stream
+
+    def _check_move(self, stream_id: int, stream: _Stream, event: StreamInput) -> None:
+        """Raise :class:`LocalProtocolError` unless we may make ``event`` on the stream.
+
+        For calls that send before they :meth:`_move`: a refused call sends nothing.
+        """
+        next_stream_state(stream.state, event, role=self._role, stream_id=stream_id, remote=False)
 
     def _move(self, stream_id: int, stream: _Stream, event: StreamInput, *, remote: bool) -> None:
         stream.state = next_stream_state(
@@ -875,6 +886,7 @@ class ClientConnection(_Connection):
         """Stop publishing or playing on ``stream_id`` (``FCUnpublish`` + ``closeStream``)."""
         self._check_open("close a stream")
         stream = self._stream(stream_id, "close it")
+        self._check_move(stream_id, stream, StreamInput.CLOSE_STREAM)
         self._unpublish(stream)
         self._command("closeStream", 0.0, None, stream_id=stream_id, amf3=self._amf3)
         self._move(stream_id, stream, StreamInput.CLOSE_STREAM, remote=False)
@@ -883,6 +895,7 @@ class ClientConnection(_Connection):
         """Delete ``stream_id`` (``FCUnpublish`` first when publishing, then ``deleteStream``)."""
         self._check_open("delete a stream")
         stream = self._stream(stream_id, "delete it")
+        self._check_move(stream_id, stream, StreamInput.DELETE_STREAM)
         self._unpublish(stream)
         self._command("deleteStream", 0.0, None, float(stream_id), amf3=self._amf3)
         self._move(stream_id, stream, StreamInput.DELETE_STREAM, remote=False)
@@ -1326,6 +1339,7 @@ class ServerConnection(_Connection):
     def stop_play(self, stream_id: int, description: str = "Stopped playing.") -> None:
         """End playback: StreamEOF and NetStream.Play.Stop; the stream becomes idle."""
         stream = self._stream(stream_id, "stop a play")
+        self._check_move(stream_id, stream, StreamInput.PLAY_STOPPED)
         self._send(msg.StreamEOF(stream_id=stream_id))
         self._stream_status(
             stream_id, "status", "NetStream.Play.Stop", description, details=stream.name

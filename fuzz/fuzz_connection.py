@@ -253,6 +253,8 @@ CLIENT_CALLS: list[Call] = [
     lambda c, sid, a: c.set_chunk_size(_u32(a)),
     lambda c, sid, a: c.send_window_ack_size(_u32(a)),
     lambda c, sid, a: c.connect(app="live", tc_url="rtmp://127.0.0.1/live"),
+    lambda c, sid, a: c.send_data(sid, ("onCuePoint", {"time": float(_u32(a))})),
+    lambda c, sid, a: c.send_command("FCSubscribe", None, "key", stream_id=sid),
     lambda c, sid, a: c.close(),
 ]
 
@@ -275,6 +277,10 @@ SERVER_CALLS: list[Call] = [
     lambda c, sid, a: c.ping(_u32(a)),
     lambda c, sid, a: c.set_chunk_size(_u32(a)),
     lambda c, sid, a: c.send_window_ack_size(_u32(a)),
+    lambda c, sid, a: c.send_data(sid, ("onCuePoint", {"time": float(_u32(a))})),
+    lambda c, sid, a: c.send_command("onFCPublish", None, {"code": "x"}, stream_id=sid),
+    lambda c, sid, a: c.accept_connect(),
+    lambda c, sid, a: c.reject_connect(),
     lambda c, sid, a: c.close(),
 ]
 
@@ -293,8 +299,11 @@ class Output:
         for message in self.reader.receive_data(self.connection.data_to_send()):
             decode_message(message)
 
-    def call(self, method: int, stream_id: int, arguments: bytes) -> None:
-        """Make an application call; a refused one must send and change nothing."""
+    def call(self, method: int, stream_id: int, arguments: bytes) -> bool:
+        """Make an application call; a refused one must send and change nothing.
+
+        Returns whether the connection is still good.
+        """
         connection = self.connection
         calls = SERVER_CALLS if isinstance(connection, ServerConnection) else CLIENT_CALLS
         self.drain()
@@ -304,7 +313,12 @@ class Output:
         except LocalProtocolError:
             assert not connection.data_to_send()
             assert _states(connection) == before
+        except ProtocolError:
+            # accept_connect: the messages that waited for it broke the rules.
+            assert connection.state is ConnectionState.ERROR
+            return False
         self.drain()
+        return True
 
 
 def _states(connection: Connection) -> tuple[object, ...]:
@@ -419,7 +433,8 @@ def test_one_input(data: bytes) -> None:
     piece = data[1]
     for segment in _segments(data[2:]):
         if isinstance(segment, tuple):
-            output.call(*segment)
+            if not output.call(*segment):
+                return
             continue
         pieces = [
             segment[i : i + piece] for i in range(0, len(segment), piece or len(segment) or 1)

@@ -39,6 +39,7 @@ from trio_rtmp.core.events import (
     PublishRequest,
     StreamCreated,
 )
+from trio_rtmp.core.handshake import HANDSHAKE_TOTAL
 from trio_rtmp.core.messages import decode_message
 
 CLIENT_RANDOM = bytes((i * 7 + 3) % 256 for i in range(1528))
@@ -138,8 +139,6 @@ class Application:
 
 
 Sent = tuple[bytearray, bytearray]
-# C0 and C1 then C2, or S0 and S1 then S2: what each side sends before the chunk stream.
-HANDSHAKE_SIZE = 1 + 1536 + 1536
 
 
 def _pair(step: str) -> tuple[ClientConnection, ServerConnection, Sent]:
@@ -166,13 +165,13 @@ def _pair(step: str) -> tuple[ClientConnection, ServerConnection, Sent]:
 def _server(step: str) -> tuple[Connection, bytes]:
     """A server driven up to ``step``, and the chunk stream it has sent so far."""
     _, server, sent = _pair(step)
-    return server, bytes(sent[1][HANDSHAKE_SIZE:])
+    return server, bytes(sent[1][HANDSHAKE_TOTAL:])
 
 
 def _client(step: str) -> tuple[Connection, bytes]:
     """A client driven up to ``step``, and the chunk stream it has sent so far."""
     client, _, sent = _pair(step)
-    return client, bytes(sent[0][HANDSHAKE_SIZE:])
+    return client, bytes(sent[0][HANDSHAKE_TOTAL:])
 
 
 STARTS: list[Callable[[], tuple[Connection, bytes]]] = [

@@ -386,13 +386,6 @@ class _Connection:
             raise LocalProtocolError(f"cannot {what}: there is no stream {stream_id}")
         return stream
 
-    def _check_move(self, stream_id: int, stream: _Stream, event: StreamInput) -> None:
-        """Raise :class:`LocalProtocolError` unless we may make ``event`` on the stream.
-
-        For calls that send before they :meth:`_move`: a refused call sends nothing.
-        """
-        next_stream_state(stream.state, event, role=self._role, stream_id=stream_id, remote=False)
-
     def _move(self, stream_id: int, stream: _Stream, event: StreamInput, *, remote: bool) -> None:
         stream.state = next_stream_state(
             stream.state, event, role=self._role, stream_id=stream_id, remote=remote
@@ -886,7 +879,6 @@ class ClientConnection(_Connection):
         """Stop publishing or playing on ``stream_id`` (``FCUnpublish`` + ``closeStream``)."""
         self._check_open("close a stream")
         stream = self._stream(stream_id, "close it")
-        self._check_move(stream_id, stream, StreamInput.CLOSE_STREAM)
         self._unpublish(stream)
         self._command("closeStream", 0.0, None, stream_id=stream_id, amf3=self._amf3)
         self._move(stream_id, stream, StreamInput.CLOSE_STREAM, remote=False)
@@ -895,7 +887,6 @@ class ClientConnection(_Connection):
         """Delete ``stream_id`` (``FCUnpublish`` first when publishing, then ``deleteStream``)."""
         self._check_open("delete a stream")
         stream = self._stream(stream_id, "delete it")
-        self._check_move(stream_id, stream, StreamInput.DELETE_STREAM)
         self._unpublish(stream)
         self._command("deleteStream", 0.0, None, float(stream_id), amf3=self._amf3)
         self._move(stream_id, stream, StreamInput.DELETE_STREAM, remote=False)
@@ -1339,12 +1330,12 @@ class ServerConnection(_Connection):
     def stop_play(self, stream_id: int, description: str = "Stopped playing.") -> None:
         """End playback: StreamEOF and NetStream.Play.Stop; the stream becomes idle."""
         stream = self._stream(stream_id, "stop a play")
-        self._check_move(stream_id, stream, StreamInput.PLAY_STOPPED)
+        # The transition first, as everywhere: a refused call sends nothing.
+        self._move(stream_id, stream, StreamInput.PLAY_STOPPED, remote=False)
         self._send(msg.StreamEOF(stream_id=stream_id))
         self._stream_status(
             stream_id, "status", "NetStream.Play.Stop", description, details=stream.name
         )
-        self._move(stream_id, stream, StreamInput.PLAY_STOPPED, remote=False)
 
     def request_reconnect(self, tc_url: str | None = None, description: str = "") -> None:
         """Ask the client to reconnect (NetConnection.Connect.ReconnectRequest)."""

@@ -12,7 +12,8 @@ fuzzer's bytes reach the message and command layers rather than dying in the chu
 layer (which ``fuzz_chunks`` covers).  A record of type 255 is not a message but a
 call of the application's: byte 0 of its body picks a method of the connection (see
 ``CLIENT_CALLS`` and ``SERVER_CALLS``), made with the record's stream id between the
-messages before and after it.
+messages before and after it.  Both connections have a small AMF limit (2 KiB), so
+that small inputs reach what happens past it.
 
 Invariant: events or a ``ProtocolError``, nothing else, and after a
 ``ProtocolError`` the connection is in ``ERROR``; the application's answers to the
@@ -27,10 +28,10 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from trio_rtmp.core import amf0
+from trio_rtmp.core import ConnectionState, amf0
 from trio_rtmp.core.chunks import MAX_CHUNK_SIZE, ChunkReader, ChunkWriter, encode_message
 from trio_rtmp.core.config import Limits
-from trio_rtmp.core.connection import ClientConnection, ConnectionState, ServerConnection
+from trio_rtmp.core.connection import ClientConnection, ConnectionConfig, ServerConnection
 from trio_rtmp.core.errors import LocalProtocolError, ProtocolError
 from trio_rtmp.core.events import (
     ConnectRequest,
@@ -40,12 +41,24 @@ from trio_rtmp.core.events import (
     StreamCreated,
 )
 from trio_rtmp.core.handshake import HANDSHAKE_TOTAL
-from trio_rtmp.core.messages import decode_message
+from trio_rtmp.core.messages import (
+    Aggregate,
+    Audio,
+    Command,
+    Data,
+    Video,
+    decode_message,
+)
+from trio_rtmp.core.messages import encode_message as encode_message_value
 
 CLIENT_RANDOM = bytes((i * 7 + 3) % 256 for i in range(1528))
 SERVER_RANDOM = bytes((i * 13 + 5) % 256 for i in range(1528))
 
 Connection = ClientConnection | ServerConnection
+
+# A small AMF limit, so that inputs of a few KiB reach what happens past it (data
+# messages passed up undecoded, the limit an aggregate's AMF messages share).
+CONFIG = ConnectionConfig(limits=Limits(max_amf_message_size=2048))
 
 
 def _pump(client: ClientConnection, server: ServerConnection, sent: Sent) -> list[Event]:
@@ -143,8 +156,8 @@ Sent = tuple[bytearray, bytearray]
 
 def _pair(step: str) -> tuple[ClientConnection, ServerConnection, Sent]:
     """A client and a server driven together up to ``step``, and what each sent."""
-    client = ClientConnection(random=CLIENT_RANDOM, time=1)
-    server = ServerConnection(random=SERVER_RANDOM, time=2)
+    client = ClientConnection(random=CLIENT_RANDOM, time=1, config=CONFIG)
+    server = ServerConnection(random=SERVER_RANDOM, time=2, config=CONFIG)
     sent = (bytearray(), bytearray())
     _pump(client, server, sent)
     if step != "handshake":
@@ -336,6 +349,11 @@ def call(method: int, arguments: bytes = bytes(8), *, stream_id: int = 1) -> byt
     return record(CALL, bytes((method,)) + arguments, stream_id=stream_id)
 
 
+def _aggregate(*messages: Any) -> bytes:
+    """An aggregate of ``messages`` on message stream 1 (for seeds)."""
+    return record(22, encode_message_value(Aggregate(messages=messages)).payload, stream_id=1)
+
+
 def _command(name: str, txn: float, *values: object, stream_id: int = 0) -> bytes:
     return record(20, amf0.encode(name, txn, *values), stream_id=stream_id)
 
@@ -350,6 +368,14 @@ def seeds() -> list[bytes]:
         record(18, amf0.encode("@setDataFrame", "onMetaData", {"width": 640.0}), stream_id=1),
         record(15, b"\x00" + amf0.encode("onMetaData", {"duration": 0.0}), stream_id=1),
         record(22, b"\x09\x00\x00\x03\x00\x00\x10\x00\x00\x00\x00\x17\x01\x00\x00\x00\x00\x0e"),
+        _aggregate(
+            Video(payload=b"\x27\x01\x00\x00\x00" + bytes(100), timestamp=40),
+            Audio(payload=b"\xaf\x01" + bytes(40), timestamp=46),
+            Data(values=("onCuePoint", {"name": "cue"}), timestamp=50),
+            Data(values=("onTextData", {"text": "x" * 1500}), timestamp=60),
+            Data(values=("onTextData", {"text": "y" * 2500}), timestamp=70),
+            Command(name="hello", transaction_id=0.0, arguments=("z" * 1000,)),
+        ),
     ]
     server_side = [
         _command("connect", 1.0, {"app": "live", "tcUrl": "rtmp://h/live", "objectEncoding": 3.0}),

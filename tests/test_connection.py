@@ -58,10 +58,12 @@ from trio_rtmp.core.events import (
     VideoData,
 )
 from trio_rtmp.core.messages import (
+    Aggregate,
     Audio,
     Command,
     Data,
     SetChunkSize,
+    Video,
     decode_message,
     encode_message,
 )
@@ -548,15 +550,18 @@ def test_a_violation_held_while_connect_is_pending_fails_the_connection() -> Non
         pair.server.receive_data(INCOMING["createStream"])
 
 
-@pytest.mark.parametrize("direction", ["publish", "play"])
-def test_data_messages_over_the_amf_limit_are_passed_up_undecoded(direction: str) -> None:
-    # An onMetaData with a file's keyframe index, as FFmpeg (add_keyframe_index),
-    # yamdi and flvtool2 write it: bigger than max_amf_message_size.  Not decoded, not
-    # fatal: the media go on.  Both roles, and AMF0 (publish) and AMF3 (play, on an
-    # AMF3 connection) data messages.  Commands over the limit still end the connection.
-    config = ConnectionConfig(limits=Limits(max_amf_message_size=4096))
+def media_pair(
+    publish: bool, limits: Limits
+) -> tuple[
+    ConnectionPair, int, ClientConnection | ServerConnection, ClientConnection | ServerConnection
+]:
+    """A pair with a stream the client publishes (or plays), both sides under ``limits``.
+
+    Returns the pair, the stream id, and the connection that sends the media and the
+    one that receives it.  A player's connection uses AMF3, a publisher's AMF0.
+    """
+    config = ConnectionConfig(limits=limits)
     pair = ConnectionPair(client_config=config, server_config=config)
-    publish = direction == "publish"
     pair.client.connect(app="live", tc_url="rtmp://h/live", object_encoding=0 if publish else 3)
     pair.pump()
     pair.server.accept_connect()
@@ -566,13 +571,24 @@ def test_data_messages_over_the_amf_limit_are_passed_up_undecoded(direction: str
         pair.client.publish(stream_id, "key")
         pair.pump()
         pair.server.accept_publish(stream_id)
-        sender: ClientConnection | ServerConnection = pair.client
     else:
         pair.client.play(stream_id, "key")
         pair.pump()
         pair.server.accept_play(stream_id)
-        sender = pair.server
     pair.pump()
+    if publish:
+        return pair, stream_id, pair.client, pair.server
+    return pair, stream_id, pair.server, pair.client
+
+
+@pytest.mark.parametrize("direction", ["publish", "play"])
+def test_data_messages_over_the_amf_limit_are_passed_up_undecoded(direction: str) -> None:
+    # An onMetaData with a file's keyframe index, as FFmpeg (add_keyframe_index),
+    # yamdi and flvtool2 write it: bigger than max_amf_message_size.  Not decoded, not
+    # fatal: the media go on.  Both roles, and AMF0 (publish) and AMF3 (play, on an
+    # AMF3 connection) data messages.  Commands over the limit still end the connection.
+    publish = direction == "publish"
+    pair, stream_id, sender, receiver = media_pair(publish, Limits(max_amf_message_size=4096))
     index = {"filepositions": [float(i * 900) for i in range(600)], "times": [0.5] * 600}
     metadata = {"width": 320.0, "keyframes": index}
     sender.send_metadata(stream_id, metadata)
@@ -581,7 +597,6 @@ def test_data_messages_over_the_amf_limit_are_passed_up_undecoded(direction: str
     sender.send_video(stream_id, 40, b"\x17\x01\x00\x00\x00frame")
     client_events, server_events = pair.pump()
     events = server_events if publish else client_events
-    receiver = pair.server if publish else pair.client
     names = ("@setDataFrame", "onMetaData") if publish else ("onMetaData",)
     [big] = of(events, DataTooLarge)
     assert (big.stream_id, big.names, big.amf3) == (stream_id, names, not publish)
@@ -598,6 +613,56 @@ def test_data_messages_over_the_amf_limit_are_passed_up_undecoded(direction: str
     pair.client.call("hello", None, "x" * 5000)
     with pytest.raises(ProtocolError, match="exceeds the limit"):
         pair.pump()
+
+
+@pytest.mark.parametrize("direction", ["publish", "play"])
+def test_aggregates_are_handled_as_their_sub_messages(direction: str) -> None:
+    # Servers such as FMS and Wowza send their players aggregates of media.  Each
+    # sub-message is handled as if it had come alone, with its timestamp re-based, and
+    # the AMF messages of one aggregate share the AMF limit: a data message that does
+    # not fit in what is left is passed up undecoded, as one over the limit is.
+    publish = direction == "publish"
+    _, stream_id, _, receiver = media_pair(publish, Limits(max_amf_message_size=4096))
+    env = {"message_stream_id": stream_id}
+    small = Data(values=("onCuePoint", {"name": "small"}), timestamp=1040, **env)
+    big = Data(values=("onTextData", {"text": "x" * 5000}), timestamp=1050, **env)
+    middling = Data(values=("onTextData", {"text": "y" * 3000}), timestamp=1060, **env)
+    parts = (
+        Video(payload=b"\x17\x01\x00\x00\x00frame", timestamp=1000, **env),
+        Audio(payload=b"\xaf\x01" + bytes(300), timestamp=1020, **env),
+        small,
+        big,
+        middling,
+        middling,
+        Video(payload=b"\x27\x01" + bytes(9000), timestamp=1080, **env),
+    )
+    writer = ChunkWriter(chunk_size=ConnectionConfig().chunk_size)
+
+    def send(*messages: Any) -> list[Event]:
+        raw = encode_message(Aggregate(messages=messages, timestamp=5000, **env))
+        writer.write(30, raw.type_id, raw.timestamp, raw.message_stream_id, raw.payload)
+        return receiver.receive_data(writer.data_to_send())
+
+    got = [
+        (type(e).__name__, e.timestamp)
+        for e in send(*parts)
+        if isinstance(e, VideoData | AudioData | DataReceived | DataTooLarge)
+    ]
+    assert got == [
+        ("VideoData", 5000),
+        ("AudioData", 5020),
+        ("DataReceived", 5040),
+        ("DataTooLarge", 5050),
+        ("DataReceived", 5060),
+        ("DataTooLarge", 5060),
+        ("VideoData", 5080),
+    ]
+    assert receiver.state is ConnectionState.CONNECTED
+    # A command that does not fit is an error, as one over the limit is.
+    hello = Command(name="hello", transaction_id=0.0, arguments=("z" * 3000,), **env)
+    with pytest.raises(RemoteProtocolError, match="AMF messages of an aggregate exceed"):
+        send(hello, hello)
+    assert receiver.state is ConnectionState.ERROR
 
 
 def test_amf3_connection() -> None:

@@ -37,6 +37,7 @@ from trio_rtmp.core.messages import (
     decode_message,
     default_chunk_stream_id,
     encode_message,
+    split_aggregate,
 )
 
 u32 = st.integers(0, 0xFFFFFFFF)
@@ -233,6 +234,40 @@ def test_aggregate_sub_messages_are_rebased() -> None:
     )
     # The trailing back pointer may be missing.
     assert decode_message(Message(6, 22, 100, 1, payload[:-4])) == got
+
+
+@settings(max_examples=200)
+@given(aggregates(), st.integers(2, 65599))
+def test_split_aggregate_gives_the_sub_messages_undecoded(
+    value: Aggregate, chunk_stream_id: int
+) -> None:
+    raw = encode_message(value)._replace(chunk_stream_id=chunk_stream_id)
+    parts = split_aggregate(raw)
+    assert [decode_message(part) for part in parts] == list(value.messages)
+    assert all(
+        (part.chunk_stream_id, part.message_stream_id) == (chunk_stream_id, value.message_stream_id)
+        and type(part.payload) is bytes
+        for part in parts
+    )
+
+
+def test_the_amf_messages_of_an_aggregate_share_the_amf_limit() -> None:
+    # Each of these is under the limit; together they are over it.  One aggregate must
+    # not buy more AMF decoding than one message (CPU per value).
+    limits = Limits(max_amf_message_size=4096)
+    one = Data(values=("onTextData", {"text": "x" * 2500}), message_stream_id=1)
+    video = Video(payload=b"\x17\x01" + bytes(8000), message_stream_id=1)
+    assert len(encode_message(one).payload) < 4096
+    assert decode_message(encode_message(Aggregate(messages=(one, video))), limits=limits)
+    both = encode_message(Aggregate(messages=(one, video, one), message_stream_id=1))
+    with pytest.raises(RemoteProtocolError, match="AMF messages in an aggregate total"):
+        decode_message(both, limits=limits)
+    # Audio and video do not count.
+    many_videos = Aggregate(messages=(one,) + (video,) * 10, message_stream_id=1)
+    assert decode_message(encode_message(many_videos), limits=limits) == many_videos
+    assert decode_message(both, limits=Limits(max_amf_message_size=6000)).messages[2] == one
+    # Splitting decodes nothing, so no AMF limit applies to it.
+    assert [m.type_id for m in split_aggregate(both)] == [18, 9, 18]
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,8 @@ class Limits:
     #: Largest command or data message (AMF-encoded) that is decoded.  Decoding costs
     #: CPU per value, so this bounds how long one hostile message can keep an event
     #: loop busy (64 KiB of the worst AMF takes tens of milliseconds); real commands
-    #: and metadata are a few hundred bytes.
+    #: and metadata are a few hundred bytes.  The AMF messages inside one aggregate
+    #: message count together.
     max_amf_message_size: int = attrs.field(default=64 * 1024, validator=_positive)
     #: Most members of one AMF collection (object properties, array elements,
     #: dictionary entries, vector items) and most entries of an AMF reference table.

@@ -531,12 +531,39 @@ class _Connection:
             else:
                 self._unexpected_media(message)
             return
+        if type_id == 22:
+            self._handle_aggregate(message, events)
+            return
         too_large = len(message.payload) > self._config.limits.max_amf_message_size
         if too_large and (type_id == 18 or type_id == 15):
             # Not decoded (CPU per value) and not fatal: real metadata can be this big.
             self._data_too_large(message, events)
             return
         self._dispatch(msg.decode_message(message, limits=self._config.limits), events)
+
+    def _handle_aggregate(self, message: Message, events: list[Event]) -> None:
+        """Handle the sub-messages of an aggregate as whole messages.
+
+        Decoding AMF costs CPU per value, and one aggregate may carry up to
+        ``max_message_size`` of it in messages each under ``max_amf_message_size``:
+        decoded at once, that would keep the event loop busy for seconds.  So the AMF
+        messages of one aggregate share the one message's limit.  A data message that
+        does not fit in what is left is passed up undecoded (:class:`DataTooLarge`); a
+        command that does not fit is an error, as a command over the limit is anyway.
+        """
+        budget = self._config.limits.max_amf_message_size
+        for sub in msg.split_aggregate(message):
+            if sub.type_id in msg.AMF_TYPES:
+                if len(sub.payload) > budget:
+                    if sub.type_id == 18 or sub.type_id == 15:
+                        self._data_too_large(sub, events)
+                        continue
+                    raise RemoteProtocolError(
+                        "the AMF messages of an aggregate exceed the limit of "
+                        f"{self._config.limits.max_amf_message_size} bytes"
+                    )
+                budget -= len(sub.payload)
+            self._handle(sub, events)
 
     def _data_too_large(self, message: Message, events: list[Event]) -> None:
         body = message.payload
@@ -566,11 +593,6 @@ class _Connection:
             self._on_command(value, events)
         elif isinstance(value, msg.Data):
             self._on_data(value, events)
-        elif isinstance(value, msg.Audio | msg.Video):
-            self._handle(msg.encode_message(value), events)
-        elif isinstance(value, msg.Aggregate):
-            for sub in value.messages:
-                self._dispatch(sub, events)
         elif isinstance(value, msg.PingRequest):
             self._send(msg.PingResponse(ping_time=value.ping_time))
         elif isinstance(value, msg.PingResponse):

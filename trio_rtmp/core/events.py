@@ -138,6 +138,9 @@ class DataReceived(Event):
 class DataTooLarge(Event):
     """A data message bigger than ``Limits.max_amf_message_size``, left undecoded.
 
+    (In an aggregate message the AMF messages share that limit: one that does not fit
+    in what the earlier ones left is passed up this way too.)
+
     Decoding AMF costs CPU for every value, so a data message over the limit is not
     decoded and not taken as metadata; the connection goes on.  Real publishers send
     such messages: an ``onMetaData`` that carries a file's keyframe index (FFmpeg's

@@ -44,6 +44,7 @@ from .config import DEFAULT_LIMITS, Limits
 from .errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
+    "AMF_TYPES",
     "Abort",
     "Acknowledgement",
     "Aggregate",
@@ -432,12 +433,20 @@ def _decode_command(message: Message, envelope: dict[str, int], limits: Limits) 
     )
 
 
-def _decode_aggregate(message: Message, limits: Limits) -> Aggregate:
+def split_aggregate(message: Message) -> list[Message]:
+    """The sub-messages of an aggregate ``message`` (type 22), undecoded.
+
+    Each keeps the aggregate's chunk stream and message stream and gets its
+    timestamp re-based as :class:`Aggregate` describes.  For a program that wants the
+    raw messages (to relay them, say) without decoding them; :func:`decode_message`
+    decodes them too.  Raises :class:`~trio_rtmp.core.errors.RemoteProtocolError` for
+    a sub-message that runs past the end and for a nested aggregate.
+    """
     payload = message.payload
     view = memoryview(payload)
     end = len(payload)
     pos = 0
-    parts: list[RTMPMessage] = []
+    parts: list[Message] = []
     first: int | None = None
     while pos < end:
         if pos + _TAG_HEADER_SIZE > end:
@@ -456,19 +465,43 @@ def _decode_aggregate(message: Message, limits: Limits) -> Aggregate:
             raise RemoteProtocolError("aggregate messages may not nest")
         if first is None:
             first = timestamp
-        rebased = (message.timestamp + timestamp - first) & 0xFFFFFFFF
-        sub = Message(
-            message.chunk_stream_id,
-            type_id,
-            rebased,
-            message.message_stream_id,
-            view[body_start : body_start + size].tobytes(),
+        parts.append(
+            Message(
+                message.chunk_stream_id,
+                type_id,
+                (message.timestamp + timestamp - first) & 0xFFFFFFFF,
+                message.message_stream_id,
+                view[body_start : body_start + size].tobytes(),
+            )
         )
-        parts.append(decode_message(sub, limits=limits))
         # The back pointer (previous tag size) follows; the last one is sometimes left out.
         pos = body_start + size + 4
+    return parts
+
+
+#: The message types whose bodies are AMF, decoded value by value.
+AMF_TYPES = frozenset(
+    {
+        MessageType.DATA_AMF3,
+        MessageType.COMMAND_AMF3,
+        MessageType.DATA_AMF0,
+        MessageType.COMMAND_AMF0,
+    }
+)
+
+
+def _decode_aggregate(message: Message, limits: Limits) -> Aggregate:
+    parts = split_aggregate(message)
+    # One aggregate may hold many AMF messages, each under the limit; the limit bounds
+    # the time one message's decoding takes, so it counts them all together.
+    amf_bytes = sum(len(sub.payload) for sub in parts if sub.type_id in AMF_TYPES)
+    if amf_bytes > limits.max_amf_message_size:
+        raise RemoteProtocolError(
+            f"the AMF messages in an aggregate total {amf_bytes} bytes, over the limit of "
+            f"{limits.max_amf_message_size}"
+        )
     return Aggregate(
-        messages=tuple(parts),
+        messages=tuple(decode_message(sub, limits=limits) for sub in parts),
         timestamp=message.timestamp,
         message_stream_id=message.message_stream_id,
     )

@@ -138,9 +138,6 @@ class DataReceived(Event):
 class DataTooLarge(Event):
     """A data message bigger than ``Limits.max_amf_message_size``, left undecoded.
 
-    (In an aggregate message the AMF messages share that limit: one that does not fit
-    in what the earlier ones left is passed up this way too.)
-
     Decoding AMF costs CPU for every value, so a data message over the limit is not
     decoded and not taken as metadata; the connection goes on.  Real publishers send
     such messages: an ``onMetaData`` that carries a file's keyframe index (FFmpeg's
@@ -148,6 +145,9 @@ class DataTooLarge(Event):
     ``names`` are its leading string values, read without decoding the rest (e.g.
     ``("@setDataFrame", "onMetaData")``); ``payload`` is the AMF0 body (after the
     format byte of an AMF3 message), for an application that decides to decode it.
+
+    The AMF messages inside one aggregate message share the limit: one that does not
+    fit in what the earlier ones left is passed up this way too.
     """
 
     stream_id: int

@@ -567,18 +567,19 @@ def media_pair(
     pair.server.accept_connect()
     pair.pump()
     stream_id = pair.create_stream()
+    sender: ClientConnection | ServerConnection
     if publish:
         pair.client.publish(stream_id, "key")
         pair.pump()
         pair.server.accept_publish(stream_id)
+        sender, receiver = pair.client, pair.server
     else:
         pair.client.play(stream_id, "key")
         pair.pump()
         pair.server.accept_play(stream_id)
+        sender, receiver = pair.server, pair.client
     pair.pump()
-    if publish:
-        return pair, stream_id, pair.client, pair.server
-    return pair, stream_id, pair.server, pair.client
+    return pair, stream_id, sender, receiver
 
 
 @pytest.mark.parametrize("direction", ["publish", "play"])

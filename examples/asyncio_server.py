@@ -21,8 +21,8 @@ from trio_rtmp.core.connection import ServerConnection
 from trio_rtmp.core.errors import ProtocolError
 from trio_rtmp.core.events import (
     AudioData,
-    ConnectionClosed,
     ConnectRequest,
+    Event,
     PlayRequest,
     PublishRequest,
     StreamClosed,
@@ -55,32 +55,39 @@ async def serve_client(
 ) -> None:
     conn = ServerConnection(random=os.urandom(1528), time=int(time.monotonic() * 1000))
     sessions: dict[int, Session] = {}
+
+    def handle(event: Event) -> None:
+        if isinstance(event, ConnectRequest):
+            conn.accept_connect()
+        elif isinstance(event, PublishRequest):
+            conn.accept_publish(event.stream_id)
+            sessions[event.stream_id] = Session(conn.app, event.stream_key)
+        elif isinstance(event, PlayRequest):
+            conn.reject_play(event.stream_id, "This server only receives.")
+        elif isinstance(event, AudioData | VideoData) and event.stream_id in sessions:
+            kind = "audio" if isinstance(event, AudioData) else "video"
+            report = sessions[event.stream_id].report
+            report[kind] += 1
+            report[f"{kind}_bytes"] += len(event.payload)
+        elif isinstance(event, StreamMetadata) and event.stream_id in sessions:
+            sessions[event.stream_id].report["metadata"] = event.metadata
+        elif isinstance(event, StreamClosed | StreamDeleted):
+            if event.stream_id in sessions:
+                sessions.pop(event.stream_id).finish()
+            finished.set()
+
     try:
         while True:
             data = await reader.read(65536)
-            for event in conn.receive_data(data):
-                if isinstance(event, ConnectRequest):
-                    conn.accept_connect()
-                elif isinstance(event, PublishRequest):
-                    conn.accept_publish(event.stream_id)
-                    sessions[event.stream_id] = Session(conn.app, event.stream_key)
-                elif isinstance(event, PlayRequest):
-                    conn.reject_play(event.stream_id, "This server only receives.")
-                elif isinstance(event, AudioData | VideoData) and event.stream_id in sessions:
-                    kind = "audio" if isinstance(event, AudioData) else "video"
-                    report = sessions[event.stream_id].report
-                    report[kind] += 1
-                    report[f"{kind}_bytes"] += len(event.payload)
-                elif isinstance(event, StreamMetadata) and event.stream_id in sessions:
-                    sessions[event.stream_id].report["metadata"] = event.metadata
-                elif isinstance(event, StreamClosed | StreamDeleted):
-                    if event.stream_id in sessions:
-                        sessions.pop(event.stream_id).finish()
-                    finished.set()
-                elif isinstance(event, ConnectionClosed):
-                    break
-            writer.write(conn.data_to_send())
-            await writer.drain()
+            conn.feed_data(data)  # b"": the client closed
+            # In steps (each decodes at most Limits.max_amf_message_size of AMF), with
+            # the other clients served in between: one read may complete many messages.
+            while conn.has_pending_input:
+                for event in conn.next_events():
+                    handle(event)
+                writer.write(conn.data_to_send())
+                await writer.drain()
+                await asyncio.sleep(0)
             if not data:
                 break
     except (ProtocolError, ConnectionError) as exc:

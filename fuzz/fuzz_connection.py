@@ -5,7 +5,9 @@ real peer of ours: handshake, connect, createStream, publish or play), and for a
 the application's policy (``byte 0 // 7 % 4``: accept everything, reject everything,
 accept only after the next piece of input has arrived, or accept and reject in turn);
 byte 1 how the
-bytes are fed (0: at once, else in pieces of that many bytes); the rest is a sequence
+bytes are fed (``byte 1 & 0x7F``: 0 at once, else in pieces of that many bytes; with
+``byte 1 & 0x80`` each piece goes in with ``feed_data`` and comes out in
+``next_events`` steps, the application answering between them); the rest is a sequence
 of messages, each ``type id (1 byte), chunk stream id - 2 (1), message stream id (1),
 body length (2, big-endian), body``, chunked by a ``ChunkWriter`` so that the
 fuzzer's bytes reach the message and command layers rather than dying in the chunk
@@ -199,6 +201,8 @@ STARTS: list[Callable[[], tuple[Connection, bytes]]] = [
 
 _RECORD = struct.Struct(">BBBH")
 CALL = 255
+# Byte 1's flag for feeding with feed_data and next_events.
+STEPWISE = 0x80
 
 Segment = bytes | tuple[int, int, bytes]
 
@@ -432,7 +436,7 @@ def seeds() -> list[bytes]:
                 (messages[i] if i < len(messages) else b"") + call(i) for i in range(len(calls))
             )
         )
-        for feed in (0, 1, 7):
+        for feed in (0, 1, 7, STEPWISE, STEPWISE | 7):
             head = bytes((start, feed))
             out.append(head + b"".join(messages) + b"".join(media))
             out += [head + m for m in messages]
@@ -455,7 +459,8 @@ def test_one_input(data: bytes) -> None:
     application = None
     if isinstance(connection, ServerConnection):
         application = Application(connection, data[0] // len(STARTS) % 4)
-    piece = data[1]
+    piece = data[1] & 0x7F
+    stepwise = bool(data[1] & STEPWISE)
     for segment in _segments(data[2:]):
         if isinstance(segment, tuple):
             if not output.call(*segment):
@@ -467,14 +472,24 @@ def test_one_input(data: bytes) -> None:
         for chunk in pieces:
             if application is not None and not application.answer_held():
                 return
-            try:
-                events = connection.receive_data(chunk)
-            except ProtocolError:
-                assert connection.state is ConnectionState.ERROR
-                return
-            if application is not None and not application.respond(events):
-                return
-            output.drain()
+            fed = False
+            while not fed or connection.has_pending_input:
+                try:
+                    if fed:
+                        events = connection.next_events()
+                    elif stepwise:
+                        connection.feed_data(chunk)
+                        events = connection.next_events()
+                    else:
+                        events = connection.receive_data(chunk)
+                except ProtocolError:
+                    assert connection.state is ConnectionState.ERROR
+                    return
+                fed = True
+                # The application answers between the steps.
+                if application is not None and not application.respond(events):
+                    return
+                output.drain()
     if application is not None:
         application.answer_held()
         output.drain()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from trio_rtmp.core.chunks import ChunkWriter
 from trio_rtmp.core.connection import ClientConnection, ConnectionConfig, ServerConnection
 from trio_rtmp.core.events import Event
+from trio_rtmp.core.messages import Audio, Data, encode_message
 
 CLIENT_RANDOM = bytes((i * 7 + 3) % 256 for i in range(1528))
 SERVER_RANDOM = bytes((i * 13 + 5) % 256 for i in range(1528))
@@ -22,7 +24,9 @@ class ConnectionPair:
 
     ``cut`` splits each batch of bytes into the pieces delivered (to test arbitrary
     splits of the byte stream); events accumulate in ``client_events`` and
-    ``server_events`` and :meth:`pump` returns the new ones.
+    ``server_events`` and :meth:`pump` returns the new ones.  With ``stepwise`` each
+    piece is delivered with ``feed_data`` and ``next_events`` (as the Trio adapters
+    do) instead of ``receive_data``.
     """
 
     def __init__(
@@ -31,10 +35,12 @@ class ConnectionPair:
         client_config: ConnectionConfig | None = None,
         server_config: ConnectionConfig | None = None,
         cut: Cutter = whole,
+        stepwise: bool = False,
     ) -> None:
         self.client = ClientConnection(random=CLIENT_RANDOM, time=1, config=client_config)
         self.server = ServerConnection(random=SERVER_RANDOM, time=2, config=server_config)
         self.cut = cut
+        self.stepwise = stepwise
         self.client_events: list[Event] = []
         self.server_events: list[Event] = []
         self.client_bytes = 0
@@ -53,14 +59,24 @@ class ConnectionPair:
             self.server_bytes += len(to_client)
             # Empty bytes would mean "closed": deliver only real pieces.
             for piece in self.cut(to_server) if to_server else []:
-                new_server += self.server.receive_data(piece)
+                new_server += self.deliver(self.server, piece)
             for piece in self.cut(to_client) if to_client else []:
-                new_client += self.client.receive_data(piece)
+                new_client += self.deliver(self.client, piece)
         else:
             raise AssertionError("the connections never went quiet")
         self.client_events += new_client
         self.server_events += new_server
         return new_client, new_server
+
+    def deliver(self, conn: ClientConnection | ServerConnection, data: bytes) -> list[Event]:
+        """Give ``data`` to ``conn``; its events."""
+        if not self.stepwise:
+            return conn.receive_data(data)
+        conn.feed_data(data)
+        events = []
+        while conn.has_pending_input:
+            events += conn.next_events()
+        return events
 
     def connect(self, app: str = "live") -> None:
         """Connect and accept; asserts it worked."""
@@ -85,3 +101,27 @@ class ConnectionPair:
             for e in server_events
         )
         return created[0].stream_id
+
+
+def amf_burst(stream_id: int, count: int, size: int) -> tuple[bytes, bytes]:
+    """``count`` data messages of about ``size`` bytes, on ``count`` chunk streams.
+
+    Returns the bytes of every message but its last chunk, then the last chunks: the
+    second completes all the messages at once (with an audio message after the third).
+    The chunk streams are 10 and up, all with one-byte basic headers.
+    """
+    assert count <= 54
+    heads, tails = [], []
+    for i in range(count):
+        data = Data(values=("onTextData", {"text": "x" * size}), message_stream_id=stream_id)
+        writer = ChunkWriter(chunk_size=ConnectionConfig().chunk_size)
+        writer.write(*encode_message(data, chunk_stream_id=10 + i))
+        chunks = writer.data_to_send()
+        last = 1 + (len(encode_message(data).payload) - 1) % writer.chunk_size
+        heads.append(chunks[: -last - 1])
+        tails.append(chunks[-last - 1 :])
+        if i == 2:
+            writer = ChunkWriter(chunk_size=ConnectionConfig().chunk_size)
+            writer.write(*encode_message(Audio(payload=b"\xaf\x01", message_stream_id=stream_id)))
+            tails.append(writer.data_to_send())
+    return b"".join(heads), b"".join(tails)

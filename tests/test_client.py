@@ -17,6 +17,7 @@ import pytest
 import trio
 import trio.testing
 from client_support import NoLeakedTasks
+from connection_pair import amf_burst
 
 import trio_rtmp
 import trio_rtmp.client as client_module
@@ -24,7 +25,8 @@ from trio_rtmp import AudioSample, CodecConfig, Metadata, VideoSample
 from trio_rtmp.core import amf0
 from trio_rtmp.core import events as ev
 from trio_rtmp.core.chunks import ChunkWriter
-from trio_rtmp.core.connection import ConnectionConfig, ServerConnection
+from trio_rtmp.core.config import Limits
+from trio_rtmp.core.connection import ClientConnection, ConnectionConfig, ServerConnection
 from trio_rtmp.core.errors import LocalProtocolError
 from trio_rtmp.media import FlvTag, Muxer, VideoInfo
 from trio_rtmp.media.codecs import build_avc_decoder_configuration_record
@@ -499,6 +501,55 @@ async def test_play_delivers_the_frames_and_ends_cleanly(serve: Any) -> None:
     assert (request.stream_key, request.start, request.duration) == ("key", -2000.0, -1.0)
     assert server.of(ev.BufferLengthSet)[0].buffer_length == 3000
     assert [e.stream_id for e in server.of(ev.StreamDeleted)] == [1]
+
+
+async def test_a_read_that_completes_many_amf_messages_is_handled_in_steps(
+    serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a server's session does (see test_server): a read that completes ten AMF
+    messages is handled one message per step (under a 16 KiB AMF limit), and the rest
+    of the program runs between the steps."""
+    ticks = 0
+    # Per step: the ticker's count, and how many of the ten messages it handled.
+    steps: list[tuple[int, int]] = []
+    next_events = ClientConnection.next_events
+
+    def spy(self: ClientConnection) -> list[ev.Event]:
+        events = next_events(self)
+        texts = [
+            e for e in events if isinstance(e, ev.DataReceived) and e.values[0] == "onTextData"
+        ]
+        steps.append((ticks, len(texts)))
+        return events
+
+    monkeypatch.setattr(ClientConnection, "next_events", spy)
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await trio.lowlevel.checkpoint()
+            ticks += 1
+
+    async def burst(server: FakeServer, stream_id: int) -> None:
+        assert server.stream is not None
+        heads, tails = amf_burst(stream_id, 10, 12000)
+        await server.flush()
+        await server.stream.send_all(heads)
+        await server.stream.send_all(tails)
+        server.conn.notify_unpublish(stream_id)
+        await server.flush()
+
+    config = ConnectionConfig(limits=Limits(max_amf_message_size=16384))
+    async with trio.open_nursery() as nursery, serve(FakeServer(after_play=burst)):
+        nursery.start_soon(tick)
+        async with trio_rtmp.open_client(URL, config=config) as client:
+            await client.play()
+            async for _ in client.frames:
+                pass
+        nursery.cancel_scope.cancel()
+    data_steps = [(at, count) for at, count in steps if count]
+    assert [count for _, count in data_steps] == [1] * 10
+    assert data_steps[-1][0] - data_steps[0][0] >= len(data_steps) - 2
 
 
 @pytest.mark.parametrize("ending", ["unpublish", "stop", "delete", "delete-0"])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from connection_pair import CLIENT_RANDOM, SERVER_RANDOM, ConnectionPair, Cutter
+from connection_pair import CLIENT_RANDOM, SERVER_RANDOM, ConnectionPair, Cutter, amf_burst
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -126,8 +127,8 @@ def media_events(events: list[Event]) -> list[Event]:
     return [e for e in events if isinstance(e, AudioData | VideoData)]
 
 
-def run_publish(cut: Cutter) -> ConnectionPair:
-    pair = ConnectionPair(cut=cut)
+def run_publish(cut: Cutter, *, stepwise: bool = False) -> ConnectionPair:
+    pair = ConnectionPair(cut=cut, stepwise=stepwise)
     stream_id = publish_session(pair)
     pair.client.send_metadata(stream_id, METADATA)
     send_media(pair.client, stream_id)
@@ -144,8 +145,8 @@ def run_publish(cut: Cutter) -> ConnectionPair:
     return pair
 
 
-def run_play(cut: Cutter) -> ConnectionPair:
-    pair = ConnectionPair(cut=cut)
+def run_play(cut: Cutter, *, stepwise: bool = False) -> ConnectionPair:
+    pair = ConnectionPair(cut=cut, stepwise=stepwise)
     pair.connect()
     stream_id = pair.create_stream()
     pair.client.play(stream_id, "key")
@@ -255,6 +256,16 @@ def test_publish_any_split(cut: Cutter) -> None:
 @given(cutters())
 def test_play_any_split(cut: Cutter) -> None:
     run_play(cut)
+
+
+@settings(max_examples=20, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(cutters(), st.sampled_from([run_publish, run_play]))
+def test_stepwise_input_gives_the_same_events(
+    cut: Cutter, run: Callable[..., ConnectionPair]
+) -> None:
+    # feed_data and next_events, as the Trio adapters use them: the same sessions,
+    # the same events (run_publish and run_play check every one of them).
+    run(cut, stepwise=True)
 
 
 def test_one_byte_at_a_time() -> None:
@@ -550,6 +561,33 @@ def test_a_violation_held_while_connect_is_pending_fails_the_connection() -> Non
         pair.server.receive_data(INCOMING["createStream"])
 
 
+@pytest.mark.parametrize("kind", ["commands and data", "bytes"])
+def test_what_is_held_while_connect_is_pending_is_bounded(kind: str) -> None:
+    # accept_connect handles every held message at once, so what is held is bounded
+    # in AMF to decode as well as in number and in memory.  A data message over the
+    # AMF limit is never decoded: it costs nothing.
+    limits = Limits(max_amf_message_size=4096, max_buffered_bytes=65536)
+    pair = ConnectionPair(server_config=ConnectionConfig(limits=limits))
+    pair.client.connect(app="live", tc_url="rtmp://h/live")
+    pair.pump()
+    writer = ChunkWriter(chunk_size=pair.server.peer_chunk_size)
+
+    def send(value: Any) -> list[Event]:
+        writer.write(*encode_message(value, chunk_stream_id=8))
+        return pair.server.receive_data(writer.data_to_send())
+
+    if kind == "bytes":
+        held: Any = Video(payload=bytes(30000), message_stream_id=1)
+    else:
+        held = Data(values=("onTextData", "x" * 1500))
+        assert send(Data(values=("onMetaData", "x" * 5000))) == []
+    assert send(held) == []
+    assert send(held) == []
+    with pytest.raises(RemoteProtocolError, match=f"more than .* {kind} before connect"):
+        send(held)
+    assert pair.server.state is ConnectionState.ERROR
+
+
 def media_pair(
     publish: bool, limits: Limits
 ) -> tuple[
@@ -664,6 +702,86 @@ def test_aggregates_are_handled_as_their_sub_messages(direction: str) -> None:
     with pytest.raises(RemoteProtocolError, match="AMF messages of an aggregate exceed"):
         send(hello, hello)
     assert receiver.state is ConnectionState.ERROR
+
+
+@pytest.mark.parametrize("direction", ["publish", "play"])
+def test_each_step_decodes_at_most_the_amf_limit(direction: str) -> None:
+    # A peer can leave a big AMF message in progress on each of many chunk streams and
+    # complete them all with one small read.  Decoded at once, 64 worst-case messages
+    # of 64 KiB hold an event loop for over a second; next_events takes them one
+    # step at a time, each decoding at most max_amf_message_size (media cost nothing).
+    publish = direction == "publish"
+    limits = Limits(max_amf_message_size=16384)
+    _, stream_id, _, receiver = media_pair(publish, limits)
+    _, _, _, twin = media_pair(publish, limits)
+    heads, tails = amf_burst(stream_id, 10, 12000)
+    receiver.feed_data(heads)
+    assert receiver.next_events() == []
+    assert not receiver.has_pending_input
+    receiver.feed_data(tails)
+    steps = []
+    while receiver.has_pending_input:
+        steps.append([type(e).__name__ for e in receiver.next_events()])
+    expected = [["DataReceived"]] * 10
+    expected[2] = ["DataReceived", "AudioData"]
+    assert steps == expected
+    # receive_data takes all the steps at once.
+    assert twin.receive_data(heads) == []
+    assert [type(e).__name__ for e in twin.receive_data(tails)] == list(
+        itertools.chain.from_iterable(expected)
+    )
+
+
+def test_stepwise_input_is_handled_before_more_is_fed() -> None:
+    _, stream_id, sender, receiver = media_pair(True, Limits(max_amf_message_size=16384))
+    heads, tails = amf_burst(stream_id, 3, 12000)
+    receiver.feed_data(heads + tails)
+    assert [type(e).__name__ for e in receiver.next_events()] == ["DataReceived"]
+    # More input while some is unhandled: refused (the queue must not grow without
+    # bound), and nothing changes.
+    sender.send_audio(stream_id, 0, b"\xaf\x01")
+    more = sender.data_to_send()
+    for feed in (receiver.feed_data, receiver.receive_data):
+        with pytest.raises(LocalProtocolError, match="unhandled input"):
+            feed(more)
+        with pytest.raises(LocalProtocolError, match="unhandled input"):
+            feed(b"")
+    assert [type(e).__name__ for e in receiver.next_events()] == ["DataReceived"]
+    assert [type(e).__name__ for e in receiver.next_events()] == ["DataReceived", "AudioData"]
+    assert not receiver.has_pending_input
+    assert receiver.next_events() == []
+    assert [type(e).__name__ for e in receiver.receive_data(more)] == ["AudioData"]
+    receiver.feed_data(b"")
+    assert receiver.has_pending_input
+    assert receiver.next_events() == [ConnectionClosed()]
+    assert receiver.state is ConnectionState.CLOSED
+    assert not receiver.has_pending_input
+
+
+def test_every_feed_is_followed_by_a_step() -> None:
+    # Even one that makes no event and completes no message (the handshake answers
+    # come from feed_data): the same loop serves every input.
+    client = ClientConnection(random=CLIENT_RANDOM)
+    server = ServerConnection(random=SERVER_RANDOM)
+    c0c1 = client.data_to_send()
+    for piece in (c0c1[:100], c0c1[100:]):
+        server.feed_data(piece)
+        assert server.has_pending_input
+        assert server.next_events() == []
+        assert not server.has_pending_input
+    assert len(server.data_to_send()) == 1 + 2 * 1536
+
+
+def test_closing_between_steps_drops_what_is_unhandled() -> None:
+    _, stream_id, _, receiver = media_pair(False, Limits(max_amf_message_size=16384))
+    heads, tails = amf_burst(stream_id, 3, 12000)
+    receiver.feed_data(heads + tails)
+    assert [type(e).__name__ for e in receiver.next_events()] == ["DataReceived"]
+    receiver.close()
+    assert receiver.next_events() == []
+    assert not receiver.has_pending_input
+    receiver.feed_data(tails)
+    assert not receiver.has_pending_input
 
 
 def test_amf3_connection() -> None:

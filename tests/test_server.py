@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import pytest
 import trio
 import trio.testing
+from connection_pair import amf_burst
 from peers import WAIT, Peers, SampleCache, compare_media, decode_errors, probe_packets
 from server_support import (
     RawClient,
@@ -911,6 +912,45 @@ async def test_max_message_size(sample_tags: list[FlvTag]) -> None:
             await wait_for(lambda: stream.messages == 49, what="the good publisher's messages")
             assert ("live", "bad") not in relay.streams
         server.stop()
+
+
+async def test_a_read_that_completes_many_amf_messages_is_handled_in_steps() -> None:
+    """A publisher leaves ten AMF messages one chunk short, then completes them all
+    with one read: the session decodes them one step at a time (one per step, under
+    a 16 KiB AMF limit) and lets the other tasks run between the steps."""
+    limits = Limits(max_amf_message_size=16384)
+    config = ServerConfig(connection=ConnectionConfig(limits=limits))
+    log: list[tuple[Any, ...]] = []
+    ticks = 0
+    batches: list[tuple[int, int]] = []
+
+    class Batches(Recorder):
+        def on_batch_end(self) -> None:
+            batches.append((ticks, sum(entry[0] == "data" for entry in log)))
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await trio.lowlevel.checkpoint()
+            ticks += 1
+
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, lambda: Batches(log), config=config)
+        raw = await RawClient.open(server.port)
+        await raw.connect(port=server.port)
+        assert isinstance(await raw.publish("k"), ev.PublishStarted)
+        heads, tails = amf_burst(1, 10, 12000)
+        await raw.send_raw(heads)
+        del batches[:]
+        nursery.start_soon(tick)
+        await raw.send_raw(tails)
+        await wait_for(lambda: sum(entry[0] == "data" for entry in log) == 10)
+        nursery.cancel_scope.cancel()
+    # One data message per batch, however the reads fell...
+    assert [count for _, count in batches] == list(range(1, 11))
+    # ... and the ticker ran between them (at least once in every scheduling round
+    # but the first and last: Trio runs a round's tasks in random order).
+    assert batches[-1][0] - batches[0][0] >= len(batches) - 2
 
 
 async def test_max_streams_per_connection() -> None:

@@ -666,25 +666,35 @@ class RTMPClient(trio.abc.AsyncResource):
         while True:
             data = await self._stream.receive_some(_READ_SIZE)
             self._bytes_received += len(data)
-            events = conn.receive_data(data)
-            await self._flush()
-            for event in events:
-                if isinstance(event, ev.AudioData | ev.VideoData):
-                    self._messages_received += 1
-                    if event.stream_id == self._stream_id and self._mode == "play":
-                        self._position = event.timestamp
-                        await self._media(event)
-                elif isinstance(event, ev.StreamMetadata):
-                    if event.stream_id == self._stream_id and self._mode == "play":
-                        await self._metadata(event)
-                elif isinstance(event, ev.DataTooLarge):
-                    if event.stream_id == self._stream_id and self._mode == "play":
-                        await self._large_data(event)
-                else:
-                    await self._control(event)
+            conn.feed_data(data)
+            while True:
+                await self._handle(conn.next_events())
+                if not conn.has_pending_input:
+                    break
+                # One read completed more AMF than one step decodes: let the rest of
+                # the program run in between.
+                await trio.lowlevel.checkpoint()
             if not data:
                 self._eof_received = True
                 raise ConnectionClosed("the server closed the connection")
+
+    async def _handle(self, events: list[ev.Event]) -> None:
+        """Act on events from the connection (flushing what handling them queued)."""
+        await self._flush()
+        for event in events:
+            if isinstance(event, ev.AudioData | ev.VideoData):
+                self._messages_received += 1
+                if event.stream_id == self._stream_id and self._mode == "play":
+                    self._position = event.timestamp
+                    await self._media(event)
+            elif isinstance(event, ev.StreamMetadata):
+                if event.stream_id == self._stream_id and self._mode == "play":
+                    await self._metadata(event)
+            elif isinstance(event, ev.DataTooLarge):
+                if event.stream_id == self._stream_id and self._mode == "play":
+                    await self._large_data(event)
+            else:
+                await self._control(event)
 
     async def _media(self, event: ev.AudioData | ev.VideoData) -> None:
         if self._demux:

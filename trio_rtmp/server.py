@@ -784,15 +784,23 @@ class ServerSession:
     async def _process(self, data: bytes | bytearray) -> None:
         self._bytes_received += len(data)
         self._last_activity = self._last_input = trio.current_time()
-        events = self._conn.receive_data(data)
-        self._flush()
-        if events:
-            for event in events:
-                await self._event(event)
-            self._handler.on_batch_end()
-            # A callback may have used the connection directly (``on_command``
-            # answering with ``session.connection.send_result``).
+        conn = self._conn
+        conn.feed_data(data)
+        while True:
+            events = conn.next_events()
             self._flush()
+            if events:
+                for event in events:
+                    await self._event(event)
+                self._handler.on_batch_end()
+                # A callback may have used the connection directly (``on_command``
+                # answering with ``session.connection.send_result``).
+                self._flush()
+            if not conn.has_pending_input:
+                break
+            # One read completed more AMF than one step decodes (a peer can make it
+            # complete dozens of messages): let the other sessions run in between.
+            await trio.lowlevel.checkpoint()
         if not data:
             raise trio.BrokenResourceError("the client closed the connection")
 

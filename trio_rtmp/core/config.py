@@ -37,7 +37,8 @@ class Limits:
     #: one keeps a small header record).
     max_chunk_stream_ids: int = attrs.field(default=1024, validator=_positive)
     #: Most bytes held by a chunk reader at once: unparsed input plus every partly
-    #: reassembled message.
+    #: reassembled message.  (A server connection holds at most as many in the
+    #: messages that wait for the application's answer to ``connect``.)
     max_buffered_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=_positive)
     #: Deepest nesting of AMF objects, arrays and the AMF0 -> AMF3 switch.
     max_amf_depth: int = attrs.field(default=64, validator=_positive)
@@ -45,7 +46,9 @@ class Limits:
     #: CPU per value, so this bounds how long one hostile message can keep an event
     #: loop busy (64 KiB of the worst AMF takes tens of milliseconds); real commands
     #: and metadata are a few hundred bytes.  The AMF messages inside one aggregate
-    #: message count together.
+    #: message count together, so do those a server holds while ``connect`` awaits
+    #: the application, and a connection's ``next_events`` decodes at most this much
+    #: per step.
     max_amf_message_size: int = attrs.field(default=64 * 1024, validator=_positive)
     #: Most members of one AMF collection (object properties, array elements,
     #: dictionary entries, vector items) and most entries of an AMF reference table.

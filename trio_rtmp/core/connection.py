@@ -5,6 +5,14 @@ act on the :mod:`events <trio_rtmp.core.events>` it returns, call methods for wh
 you want to do, and send whatever :meth:`~_Connection.data_to_send` returns.  Empty
 bytes passed to ``receive_data`` mean the peer closed the connection.
 
+``receive_data`` handles everything the bytes completed at once.  An event loop that
+serves many peers can take it in steps instead: :meth:`~_Connection.feed_data`, then
+:meth:`~_Connection.next_events` while :attr:`~_Connection.has_pending_input`, yielding
+to its other tasks in between.  Each step decodes at most ``max_amf_message_size``
+bytes of AMF, the one part of a message that costs CPU by its content (see
+:class:`~trio_rtmp.core.config.Limits`), so a peer that completes many AMF messages
+with one read cannot hold the loop for long.
+
 The connection runs the handshake, the chunk stream and RTMP's housekeeping by
 itself: it acknowledges the bytes it receives whenever the peer's window is crossed,
 answers pings, applies the peer's chunk size to reading only, announces its own
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -129,8 +138,27 @@ class CapsEx:
     TIMESTAMP_NANO_OFFSET = 8
 
 
+_ENDED = frozenset({ConnectionState.CLOSED, ConnectionState.ERROR})
+
 # Audio, video, data (AMF3, AMF0) and aggregate messages.
 _STREAM_ZERO_MEDIA = frozenset({8, 9, 15, 18, 22})
+
+
+def _amf_cost(message: Message, limit: int) -> int:
+    """How much AMF handling ``message`` may decode, at most ``limit`` (the AMF limit).
+
+    Commands and data cost their size, aggregates theirs up to the limit (their AMF
+    messages share it); a data message over the limit costs nothing (it is passed up
+    undecoded), a command over it the limit (it is an error); media cost nothing.
+    """
+    type_id = message.type_id
+    if type_id in msg.AMF_TYPES or type_id == 22:
+        size = len(message.payload)
+        if size <= limit:
+            return size
+        return 0 if type_id == 18 or type_id == 15 else limit
+    return 0
+
 
 _VIDEO_FOURCCS = ("avc1", "hvc1", "av01", "vp09", "vp08", "vvc1")
 _AUDIO_FOURCCS = ("mp4a", ".mp3", "Opus", "fLaC", "ac-3", "ec-3")
@@ -160,6 +188,9 @@ class ConnectionConfig:
     #: Most message streams one connection may have at once (server role).
     max_message_streams: int = attrs.field(default=16, validator=_positive)
     #: Most messages a server holds while the application decides on ``connect``.
+    #: Together they may also hold at most ``limits.max_buffered_bytes`` bytes, and
+    #: ``limits.max_amf_message_size`` bytes of commands and data (``accept_connect``
+    #: decodes them all at once).
     max_deferred_messages: int = attrs.field(default=64, validator=_positive)
     #: Use the digest ("complex") handshake: the client sends a digest C1, the server
     #: answers a digest C1 with a digest S1.
@@ -247,6 +278,12 @@ class _Connection:
         self._pending: dict[float, str] = {}
         # Whether the NetConnection speaks AMF3 (objectEncoding 3).
         self._amf3 = False
+        # Input fed but not handled yet (see next_events): the handshake's events, the
+        # messages read, and whether the peer closed after them.
+        self._ready: list[Event] = []
+        self._inbox: deque[Message] = deque()
+        self._eof = False
+        self._fed = False
 
     # -- public state -----------------------------------------------------
 
@@ -301,30 +338,92 @@ class _Connection:
             out += self._writer.data_to_send()
         return out
 
+    @property
+    def has_pending_input(self) -> bool:
+        """Whether input given to :meth:`feed_data` awaits :meth:`next_events`.
+
+        True from :meth:`feed_data` until a :meth:`next_events` has handled all of it;
+        never once the connection is closed or failed (what was left is dropped).
+        """
+        return self._fed and self._state not in _ENDED
+
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Process bytes from the peer; ``b""`` means it closed the connection.
 
-        Returns the events they caused.  A violation raises
+        Returns every event they caused: :meth:`feed_data`, then :meth:`next_events`
+        while :attr:`has_pending_input`.  A violation raises
         :class:`~trio_rtmp.core.errors.RemoteProtocolError` and leaves the connection
         in ``ERROR`` for good.
         """
+        self.feed_data(data)
+        events: list[Event] = []
+        while self.has_pending_input:
+            events += self.next_events()
+        return events
+
+    def feed_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Take bytes from the peer (``b""``: it closed), to be handled in steps.
+
+        Runs the handshake and the chunk stream at once (a violation there raises
+        :class:`~trio_rtmp.core.errors.RemoteProtocolError` here), and leaves the
+        messages to :meth:`next_events`: call it while :attr:`has_pending_input`,
+        sending :meth:`data_to_send` after each step, before feeding more.  Feeding
+        earlier is a :class:`~trio_rtmp.core.errors.LocalProtocolError` (the queue of
+        unhandled messages would grow without bound).
+        """
         if self._state is ConnectionState.ERROR:
             raise LocalProtocolError(f"the {self._role} connection already failed")
+        if self.has_pending_input:
+            raise LocalProtocolError(
+                f"the {self._role} connection has unhandled input: call next_events() first"
+            )
         if self._state is ConnectionState.CLOSED:
-            return []
-        events: list[Event] = []
+            return
+        self._fed = True
         if not data:
-            self._peer_closed(events)
-            self._state = ConnectionState.CLOSED
-            events.append(ConnectionClosed())
-            return events
+            self._eof = True
+            return
         try:
             if self._handshake is not None:
-                data = self._receive_handshake(data, events)
+                data = self._receive_handshake(data, self._ready)
                 if not data:
-                    return events
+                    return
             self._received += len(data)
-            for message in self._reader.receive_data(data):
+            self._inbox.extend(self._reader.receive_data(data))
+        except ProtocolError:
+            self._state = ConnectionState.ERROR
+            raise
+
+    def next_events(self) -> list[Event]:
+        """Handle the next of the input fed, and return the events it made.
+
+        Handles messages in order until the command and data messages among them
+        would exceed ``max_amf_message_size`` bytes (it always handles at least one),
+        so that one step cannot take long however much one read completed.  The list
+        may be empty while :attr:`has_pending_input` is still true: not every message
+        makes an event.  The last step handles the peer's close, if it closed.  A
+        violation raises :class:`~trio_rtmp.core.errors.RemoteProtocolError` and
+        leaves the connection in ``ERROR`` for good.
+        """
+        if self._state is ConnectionState.ERROR:
+            raise LocalProtocolError(f"the {self._role} connection already failed")
+        inbox = self._inbox
+        if self._state is ConnectionState.CLOSED:
+            # Closed by us between two steps: nothing more is received.
+            self._drop_input()
+            return []
+        events = self._ready
+        self._ready = []
+        limit = self._config.limits.max_amf_message_size
+        budget = limit
+        try:
+            while inbox:
+                message = inbox[0]
+                cost = _amf_cost(message, limit)
+                if cost > budget:
+                    break
+                budget -= cost
+                inbox.popleft()
                 self._handle(message, events)
             window = self._ack_window
             if window is not None and self._received - self._acked >= window:
@@ -332,8 +431,20 @@ class _Connection:
                 self._send(msg.Acknowledgement(sequence_number=self._received & 0xFFFFFFFF))
         except ProtocolError:
             self._state = ConnectionState.ERROR
+            self._drop_input()
             raise
+        if not inbox:
+            if self._eof:
+                self._peer_closed(events)
+                self._state = ConnectionState.CLOSED
+                events.append(ConnectionClosed())
+            self._drop_input()
         return events
+
+    def _drop_input(self) -> None:
+        self._ready = []
+        self._inbox.clear()
+        self._eof = self._fed = False
 
     def _receive_handshake(
         self, data: bytes | bytearray | memoryview, events: list[Event]
@@ -1404,15 +1515,30 @@ class ServerConnection(_Connection):
     def _handle(self, message: Message, events: list[Event]) -> None:
         if self._state is ConnectionState.CONNECTING and message.type_id > 6:
             # The application is deciding on connect; hold what the client sends
-            # meanwhile (protocol control is still handled).
-            if len(self._deferred) >= self._config.max_deferred_messages:
-                raise RemoteProtocolError(
-                    f"more than {self._config.max_deferred_messages} messages before "
-                    "connect was answered"
-                )
+            # meanwhile (protocol control is still handled).  accept_connect handles
+            # it all at once, so it is bounded in memory and in AMF to decode.
+            self._check_deferred(message)
             self._deferred.append(message)
             return
         super()._handle(message, events)
+
+    def _check_deferred(self, message: Message) -> None:
+        deferred = [*self._deferred, message]
+        limits = self._config.limits
+        if len(deferred) > self._config.max_deferred_messages:
+            raise RemoteProtocolError(
+                f"more than {self._config.max_deferred_messages} messages before "
+                "connect was answered"
+            )
+        if sum(len(m.payload) for m in deferred) > limits.max_buffered_bytes:
+            raise RemoteProtocolError(
+                f"more than {limits.max_buffered_bytes} bytes before connect was answered"
+            )
+        limit = limits.max_amf_message_size
+        if sum(_amf_cost(m, limit) for m in deferred) > limit:
+            raise RemoteProtocolError(
+                f"more than {limit} bytes of commands and data before connect was answered"
+            )
 
     def _on_metadata(self, stream_id: int, metadata: dict[str, Any]) -> None:
         self._metadata[stream_id] = dict(metadata)

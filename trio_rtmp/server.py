@@ -203,6 +203,8 @@ class ServerHandler:
 
         A place to act once per batch of messages instead of once per message; the
         relay fans out a publisher's messages here, one write per player per read.
+        (A read that completes more commands and data than one step of the connection
+        decodes, ``max_amf_message_size``, is handled in several batches.)
         """
 
 

@@ -144,6 +144,9 @@ _ENDED = frozenset({ConnectionState.CLOSED, ConnectionState.ERROR})
 _STREAM_ZERO_MEDIA = frozenset({8, 9, 15, 18, 22})
 
 
+_AMF_OR_AGGREGATE = msg.AMF_TYPES | {22}
+
+
 def _amf_cost(message: Message, limit: int) -> int:
     """How much AMF handling ``message`` may decode, at most ``limit`` (the AMF limit).
 
@@ -152,7 +155,7 @@ def _amf_cost(message: Message, limit: int) -> int:
     undecoded), a command over it the limit (it is an error); media cost nothing.
     """
     type_id = message.type_id
-    if type_id in msg.AMF_TYPES or type_id == 22:
+    if type_id in _AMF_OR_AGGREGATE:
         size = len(message.payload)
         if size <= limit:
             return size
@@ -417,14 +420,16 @@ class _Connection:
         limit = self._config.limits.max_amf_message_size
         budget = limit
         try:
+            handle = self._handle
             while inbox:
-                message = inbox[0]
-                cost = _amf_cost(message, limit)
-                if cost > budget:
-                    break
-                budget -= cost
-                inbox.popleft()
-                self._handle(message, events)
+                message = inbox.popleft()
+                if message.type_id in _AMF_OR_AGGREGATE:
+                    cost = _amf_cost(message, limit)
+                    if cost > budget:
+                        inbox.appendleft(message)
+                        break
+                    budget -= cost
+                handle(message, events)
             window = self._ack_window
             if window is not None and self._received - self._acked >= window:
                 self._acked = self._received

@@ -1291,8 +1291,9 @@ class ServerConnection(_Connection):
         NetConnection.Connect.Success) and ``onBWDone``.  ``properties`` and
         ``information`` add members to the two objects of the ``_result``.
 
-        Returns the events of messages the client sent while we were deciding.  If
-        one of those is a violation, this raises
+        Returns the events of messages the client sent while we were deciding (they
+        are bounded: see ``ConnectionConfig.max_deferred_messages``).  If one of those
+        is a violation, this raises
         :class:`~trio_rtmp.core.errors.RemoteProtocolError` (after queueing the
         acceptance) and leaves the connection in ``ERROR``, as :meth:`receive_data`
         would have.

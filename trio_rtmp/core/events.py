@@ -1,7 +1,8 @@
 """Events: what a connection tells the application.
 
 :meth:`ClientConnection.receive_data <trio_rtmp.core.connection.ClientConnection.receive_data>`
-and its server twin return lists of these frozen values.  They are symmetric where
+(or, step by step, ``next_events``) and their server twins return lists of these
+frozen values.  They are symmetric where
 RTMP is: the :class:`AudioData` a client sends is the :class:`AudioData` the server
 receives.
 

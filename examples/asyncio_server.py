@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import time
+from typing import Any
 
 from trio_rtmp.core.connection import ServerConnection
 from trio_rtmp.core.errors import ProtocolError
@@ -36,7 +37,7 @@ class Session:
     """Counts for one publishing stream."""
 
     def __init__(self, app: str, stream_key: str) -> None:
-        self.report = {
+        self.report: dict[str, Any] = {
             "app": app,
             "stream_key": stream_key,
             "audio": 0,

@@ -142,8 +142,7 @@ _ENDED = frozenset({ConnectionState.CLOSED, ConnectionState.ERROR})
 
 # Audio, video, data (AMF3, AMF0) and aggregate messages.
 _STREAM_ZERO_MEDIA = frozenset({8, 9, 15, 18, 22})
-
-
+# The messages whose handling may decode AMF: commands, data, and aggregates of them.
 _AMF_OR_AGGREGATE = msg.AMF_TYPES | {22}
 
 

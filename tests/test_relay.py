@@ -59,7 +59,7 @@ from trio_rtmp.core.errors import ProtocolError
 from trio_rtmp.media.flv import video_info
 from trio_rtmp.media.flvfile import FlvTag
 from trio_rtmp.media.frames import AudioSample, CodecConfig, VideoSample
-from trio_rtmp.relay import AuthRequest, Relay, RelayConfig
+from trio_rtmp.relay import AuthRequest, Relay, RelayConfig, RelayStream
 from trio_rtmp.server import ServerConfig
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -1215,3 +1215,28 @@ async def test_data_messages_reach_the_players(sample_media: SampleCache, tmp_pa
         assert [amf0.decode(t.data)[0] if t.tag_type == 18 else t.data for t in tags] == expected
         await player.aclose()
         server.stop()
+
+
+def test_a_forward_that_falls_behind_is_reported_once_until_it_catches_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A recorder or pusher behind its channel loses messages; the log says so when it
+    # falls behind and when it catches up, not once per message (dozens a second).
+    stream = RelayStream(Relay(), "live", "k")
+    send, receive = trio.open_memory_channel[FlvTag](2)
+    stream._forwards = [send]
+    tag = FlvTag(9, 0, b"\x17\x01\x00\x00\x00")
+    with caplog.at_level(logging.WARNING, logger="trio_rtmp.relay"):
+        for _ in range(10):
+            stream._forward(tag)
+        receive.receive_nowait()
+        stream._forward(tag)
+        stream._forward(tag)
+    behind = (
+        "relay live/k: a recorder or pusher is behind; dropping its messages until it catches up"
+    )
+    assert [record.getMessage() for record in caplog.records] == [
+        behind,
+        "relay live/k: a recorder or pusher caught up; it missed 8 messages",
+        behind,
+    ]

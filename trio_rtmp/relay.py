@@ -113,7 +113,9 @@ class RelayConfig:
     auth: AuthHook | None = None
     #: Applications clients may connect to; any when ``None``.
     apps: frozenset[str] | None = None
-    #: Messages waiting for the recorder or a pusher (each) before dropping.
+    #: Messages waiting for the recorder or a pusher (each) before dropping.  A
+    #: warning is logged when one starts dropping, and another, with the count it
+    #: missed, when it catches up.
     forward_buffer: int = 2048
 
 
@@ -202,6 +204,8 @@ class RelayStream:
         self._dropped_gone = 0
         self._live_since = 0.0
         self._forwards: list[trio.MemorySendChannel[FlvTag]] = []
+        # The forwards that are behind, and how many messages each has missed so far.
+        self._forward_dropped: dict[trio.MemorySendChannel[FlvTag], int] = {}
         # Messages relayed but not yet sent to the players (see flush()).
         self._pending: list[tuple[PreparedMessage, int]] = []
 
@@ -252,6 +256,7 @@ class RelayStream:
         for channel in self._forwards:
             channel.close()
         self._forwards = []
+        self._forward_dropped.clear()
         self.relay._forget_if_unused(self)
 
     def set_metadata(self, metadata: dict[str, Any], timestamp: int = 0) -> None:
@@ -385,17 +390,32 @@ class RelayStream:
         session.write_prepared(player.stream_id, message)
 
     def _forward(self, tag: FlvTag) -> None:
+        dropped = self._forward_dropped
         for channel in self._forwards:
             try:
                 channel.send_nowait(tag)
             except trio.WouldBlock:
+                # Said once when it falls behind and once when it catches up, not for
+                # every message (that would be dozens of lines a second).
+                count = dropped.get(channel, 0)
+                if not count:
+                    logger.warning(
+                        "relay %s/%s: a recorder or pusher is behind; dropping its "
+                        "messages until it catches up",
+                        self.app,
+                        self.stream_key,
+                    )
+                dropped[channel] = count + 1
+                continue
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                continue
+            if dropped and channel in dropped:
                 logger.warning(
-                    "relay %s/%s: a recorder or pusher is behind; dropped a message",
+                    "relay %s/%s: a recorder or pusher caught up; it missed %d messages",
                     self.app,
                     self.stream_key,
+                    dropped.pop(channel),
                 )
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
 
     def snapshot(self) -> list[FlvTag]:
         """What a new consumer needs first: metadata, sequence headers, the GOP."""

@@ -953,6 +953,31 @@ async def test_a_read_that_completes_many_amf_messages_is_handled_in_steps() -> 
     assert batches[-1][0] - batches[0][0] >= len(batches) - 2
 
 
+async def test_oversized_data_messages_are_skipped_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Data messages over the AMF limit are skipped, with a warning for the first of
+    a session and debug lines for the rest (a publisher sending only those must not
+    flood the log); the session goes on."""
+    caplog.set_level(logging.DEBUG, logger="trio_rtmp.server")
+    limits = Limits(max_amf_message_size=4096)
+    config = ServerConfig(connection=ConnectionConfig(limits=limits))
+    log: list[tuple[Any, ...]] = []
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, lambda: Recorder(log), config=config)
+        raw = await RawClient.open(server.port)
+        await raw.connect(port=server.port)
+        assert isinstance(await raw.publish("k"), ev.PublishStarted)
+        for _ in range(3):
+            raw.conn.send_data(1, ("onTextData", {"text": "x" * 5000}))
+        raw.conn.send_data(1, ("onTextData", {"text": "small"}))
+        await raw.flush()
+        await wait_for(lambda: ("data", 1, ("onTextData", {"text": "small"})) in log)
+        server.stop()
+    skipped = [r.levelname for r in caplog.records if "skipped a data message" in r.message]
+    assert skipped == ["WARNING", "DEBUG", "DEBUG"]
+
+
 async def test_max_streams_per_connection() -> None:
     config = ServerConfig(connection=ConnectionConfig(max_message_streams=2))
     async with trio.open_nursery() as nursery:

@@ -86,7 +86,8 @@ class ClientStatistics:
     #: Frames (or raw tags) handed to the consumer.
     frames_delivered: int
     #: Audio/video messages of the stream played that the demuxer could not read
-    #: (malformed bodies; each is logged and skipped).
+    #: (malformed bodies; each is skipped, the first logged as a warning and the rest
+    #: at debug level).
     messages_dropped: int
     #: Seconds since the connection was made.
     duration: float
@@ -707,7 +708,14 @@ class RTMPClient(trio.abc.AsyncResource):
                 # One unreadable frame is the publisher's problem, not the connection's:
                 # the demuxer is unchanged by it, so skip it and go on.
                 self._messages_dropped += 1
-                logger.warning("skipped a malformed %s message: %s", _kind(event), exc)
+                # Once at warning level: a stream whose every frame fails would flood
+                # the log (statistics().messages_dropped counts them all).
+                logger.log(
+                    logging.WARNING if self._messages_dropped == 1 else logging.DEBUG,
+                    "skipped a malformed %s message: %s",
+                    _kind(event),
+                    exc,
+                )
                 return
             for frame in frames:
                 await self._deliver(frame)

@@ -474,6 +474,7 @@ class ServerSession:
         self._last_activity = self._last_input = self._started_at
         self._bytes_received = 0
         self._messages_received = 0
+        self._data_too_large = 0
         self._messages_sent = 0
         self._demuxers: dict[int, Demuxer] = {}
         self._muxers: dict[int, Muxer] = {}
@@ -895,7 +896,11 @@ class ServerSession:
                 await handler.on_data(event.stream_id, event)
         elif isinstance(event, ev.DataTooLarge):
             if event.stream_id in self._active:
-                logger.warning(
+                # Once a session at warning level, then at debug: a publisher that
+                # sends only such messages must not flood the log.
+                self._data_too_large += 1
+                logger.log(
+                    logging.WARNING if self._data_too_large == 1 else logging.DEBUG,
                     "session %s: skipped a data message (%s) of %d bytes, over the limit "
                     "of AMF data decoded (Limits.max_amf_message_size)",
                     self.remote_address,

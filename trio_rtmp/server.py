@@ -40,7 +40,7 @@ import attrs
 import trio
 
 from .core import events as ev
-from .core._state import ConnectionState, StreamState
+from .core._state import ENDED_STATES, ConnectionState, StreamState
 from .core.amf import ECMAArray
 from .core.chunks import encode_message
 from .core.connection import ConnectionConfig, ServerConnection
@@ -71,7 +71,6 @@ _READ_SIZE = 65536
 # Chunk streams for prepared (shared) messages: the session's own chunk writer never
 # uses them, so their fmt 0 headers cannot upset its header compression.
 _PREPARED_CHUNK_STREAMS = {8: 7, 9: 8, 18: 9}
-_ENDED = frozenset({ConnectionState.CLOSED, ConnectionState.ERROR})
 # Connections over ``max_connections`` that get a polite refusal at once; more are
 # closed without a word.
 _MAX_REFUSING = 64
@@ -759,7 +758,7 @@ class ServerSession:
                 data = await self._stream.receive_some(_READ_SIZE)
             if not scope.cancelled_caught:
                 await self._process(data)
-                if conn.state in _ENDED:
+                if conn.state in ENDED_STATES:
                     return
                 waiting_since = trio.current_time()
                 continue

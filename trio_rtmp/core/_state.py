@@ -125,6 +125,8 @@ STREAM_TRANSITIONS: dict[tuple[StreamState, StreamInput], StreamState] = {
 
 #: Stream states in which received media is handed to the application.
 MEDIA_STATES = frozenset({S.PUBLISHING, S.PLAYING, S.PLAY_PENDING})
+#: Connection states that receive nothing more.
+ENDED_STATES = frozenset({ConnectionState.CLOSED, ConnectionState.ERROR})
 
 
 def _error(remote: bool, message: str) -> ProtocolError:

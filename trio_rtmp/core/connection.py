@@ -43,6 +43,7 @@ import attrs
 from . import amf0
 from . import messages as msg
 from ._state import (
+    ENDED_STATES,
     MEDIA_STATES,
     ConnectionInput,
     ConnectionState,
@@ -137,8 +138,6 @@ class CapsEx:
     MODEX = 4
     TIMESTAMP_NANO_OFFSET = 8
 
-
-_ENDED = frozenset({ConnectionState.CLOSED, ConnectionState.ERROR})
 
 # Audio, video, data (AMF3, AMF0) and aggregate messages.
 _STREAM_ZERO_MEDIA = frozenset({8, 9, 15, 18, 22})
@@ -347,7 +346,7 @@ class _Connection:
         True from :meth:`feed_data` until a :meth:`next_events` has handled all of it;
         never once the connection is closed or failed (what was left is dropped).
         """
-        return self._fed and self._state not in _ENDED
+        return self._fed and self._state not in ENDED_STATES
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Process bytes from the peer; ``b""`` means it closed the connection.

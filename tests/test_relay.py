@@ -3,10 +3,11 @@
 FFmpeg publishes and FFmpeg, rtmpdump, our client and the asyncio example play; what
 each player gets is compared with the source (ffprobe, packet by packet, from the join
 point), and a late joiner must decode without an error.  Also: our client publishing
-to FFmpeg, FLV recording, push to nginx-rtmp (and reconnecting), two publishers on one
-key, playing before publishing, a publisher leaving and coming back, the GOP cache
-bounds, the slow-player policy (a player that never reads beside 20 that do, a slow
-reader), 500 idle connections beside a stream, the auth hook and statistics.
+to FFmpeg, FLV recording, push to nginx-rtmp (and reconnecting), nginx-rtmp pushing to
+us and pulling from us, two publishers on one key, playing before publishing, a
+publisher leaving and coming back, the GOP cache bounds, the slow-player policy (a
+player that never reads beside 20 that do, a slow reader), 500 idle connections beside
+a stream, the auth hook and statistics.
 
 The relay runs in the test's Trio loop (``Relay.serve`` on port 0), so its state can be
 inspected; the CLI tests run the same server as ``trio-rtmp serve``.
@@ -391,6 +392,56 @@ async def test_push_to_nginx_then_play_from_nginx(
         min_compared=90, max_source_left=0
     )
     assert "local" not in nginx.log()
+
+
+@pytest.mark.slow
+async def test_nginx_pushes_into_the_relay(peers: Peers, sample_flv: Path, tmp_path: Path) -> None:
+    """nginx-rtmp's relay as our publisher: it pushes what FFmpeg publishes to it (its
+    ``push`` directive), and FFmpeg plays it from us.
+
+    nginx-rtmp's push joins its live stream after FFmpeg's first keyframe went by and
+    waits for the next one (it does the same pushing to another nginx-rtmp), so the
+    output starts at the second GOP; from there on, every packet."""
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        nginx = peers.nginx_rtmp(
+            applications={"out": f"live on; push rtmp://127.0.0.1:{server.port}/live;"}
+        )
+        player = peers.ffmpeg_play(relay_url(server, "pushed"), tmp_path / "from-relay.flv")
+        await wait_for(lambda: players(relay, "pushed") == 1, what="the FFmpeg player")
+        publisher = peers.ffmpeg_publish(nginx.url("out", "pushed"), sample_flv)
+        assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+        # nginx-rtmp's push ends with the publish; the relay tells its player.
+        assert await player.wait_async() == 0, player.log()
+        server.stop()
+    comparison = compare_media(sample_flv, tmp_path / "from-relay.flv")
+    comparison.assert_ok(min_compared=70, max_source_left=0)
+    video = comparison.streams["video"]
+    assert video.source_join is not None and video.source_join <= 25, comparison.summary()
+    assert "relay: create push name='pushed'" in nginx.log()
+
+
+@pytest.mark.slow
+async def test_nginx_pulls_from_the_relay(peers: Peers, sample_flv: Path, tmp_path: Path) -> None:
+    """nginx-rtmp's relay as our player: FFmpeg plays a stream from nginx-rtmp, which
+    pulls it from us (its ``pull`` directive) before anyone publishes it; then FFmpeg
+    publishes to us.  Every packet reaches FFmpeg through nginx, and the stream's end
+    too."""
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        nginx = peers.nginx_rtmp(
+            applications={"in": f"live on; pull rtmp://127.0.0.1:{server.port}/live;"},
+            play_restart=True,
+        )
+        player = peers.ffmpeg_play(nginx.url("in", "pulled"), tmp_path / "from-nginx.flv")
+        await wait_for(lambda: players(relay, "pulled") == 1, what="nginx-rtmp's pull")
+        publisher = peers.ffmpeg_publish(relay_url(server, "pulled"), sample_flv)
+        assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+        assert await player.wait_async() == 0, player.log()
+        server.stop()
+    compare_media(sample_flv, tmp_path / "from-nginx.flv").assert_ok(
+        min_compared=90, max_source_left=0
+    )
 
 
 async def test_push_reconnects_with_backoff(sample_tags: list[FlvTag]) -> None:

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -288,6 +289,45 @@ async def test_ffmpeg_player_sees_only_the_media(
         assert await player.wait_async() == 0, player.log()
         server.stop()
     assert sorted(s.media for s in probe_streams(out)) == ["audio", "video"]
+
+
+def ipv6_loopback() -> bool:
+    """Whether this machine has the IPv6 loopback address (containers may not)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+async def test_ipv6_ffmpeg_publishes_and_plays(
+    peers: Peers, sample_media: SampleCache, tmp_path: Path
+) -> None:
+    """The relay on ::1: FFmpeg publishes and plays ``rtmp://[::1]:PORT/...`` (its
+    tcUrl has the address in brackets), and our client plays it too."""
+    source = sample_media.get(seconds=2)
+    async with trio.open_nursery() as nursery:
+        relay = Relay()
+        server: trio_rtmp.RTMPServer = await nursery.start(
+            functools.partial(relay.serve, 0, host="::1")
+        )
+        url = f"rtmp://[::1]:{server.port}/live/v6"
+        player = peers.ffmpeg_play(url, tmp_path / "v6.flv")
+        ours = ClientPlayer(url)
+        await nursery.start(ours.run)
+        await wait_for(lambda: players(relay, "v6") == 2, what="the two players")
+        publisher = peers.ffmpeg_publish(url, source)
+        assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+        assert await player.wait_async() == 0, player.log()
+        with trio.fail_after(WAIT):
+            await ours.done.wait()
+        server.stop()
+    compare_media(source, tmp_path / "v6.flv").assert_ok(min_compared=40, max_source_left=0)
+    assert ours.error is None
+    media = [(t.tag_type, t.timestamp, t.data) for t in read_tags(source) if t.tag_type != 18]
+    assert [(t.tag_type, t.timestamp, t.data) for t in ours.tags() if t.tag_type != 18] == media
 
 
 @pytest.mark.slow

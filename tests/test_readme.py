@@ -103,3 +103,26 @@ def test_every_command_line_option_is_documented() -> None:
                         name,
                         option,
                     )
+
+
+def test_every_public_name_is_in_the_api_section() -> None:
+    """The "API at a glance" tables name everything the packages export, and nothing
+    they do not."""
+    import trio_rtmp.core
+    import trio_rtmp.media
+    import trio_rtmp.relay
+
+    text = section("## API at a glance")
+    tables = re.split(r"\n\*\*`(trio_rtmp[\w.]*)`\*\*", text)[1:]
+    named = {
+        module: set(re.findall(r"^\| (.*?) \| ", body, re.M))
+        for module, body in zip(tables[::2], tables[1::2], strict=True)
+    }
+    for module in (trio_rtmp, trio_rtmp.relay, trio_rtmp.media, trio_rtmp.core):
+        cells = " ".join(named[module.__name__])
+        shown = set(re.findall(r"`(\w+)", cells))
+        assert shown == set(module.__all__), (
+            module.__name__,
+            set(module.__all__) - shown,
+            shown - set(module.__all__),
+        )

@@ -7,11 +7,14 @@ holds them verbatim.)
 
 from __future__ import annotations
 
+import functools
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import trio
+from peers import WAIT, Peers, SampleCache, peer_binary
 
 import trio_rtmp
 from trio_rtmp.media.flvfile import FlvTag
@@ -126,3 +129,63 @@ def test_every_public_name_is_in_the_api_section() -> None:
             set(module.__all__) - shown,
             shown - set(module.__all__),
         )
+
+
+async def test_pictures_into_a_decoder_example(
+    peers: Peers, sample_media: SampleCache, tmp_path: Path
+) -> None:
+    """The decoder recipe, as written, on a stream FFmpeg publishes to the relay: it
+    gets every picture, each exactly as FFmpeg decodes the source file itself."""
+    from trio_rtmp.relay import Relay
+
+    ffmpeg = peer_binary("ffmpeg")
+    source = sample_media.get(seconds=2)
+    [code] = python_blocks(section("### Into a decoder: pictures from a stream"))
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    exec(compile(code, "<README decoder example>", "exec"), namespace)
+    expected = subprocess.run(
+        # Each picture once (the rawvideo muxer would repeat one to keep 25 fps).
+        [
+            ffmpeg,
+            "-loglevel",
+            "error",
+            "-i",
+            str(source),
+            "-map",
+            "0:v",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=WAIT,
+    ).stdout
+    got: list[tuple[bytes, int, int]] = []
+    relay = Relay()
+    with trio.fail_after(3 * WAIT):
+        async with trio.open_nursery() as nursery:
+            server: trio_rtmp.RTMPServer = await nursery.start(
+                functools.partial(relay.serve, 0, host="127.0.0.1")
+            )
+            url = f"rtmp://127.0.0.1:{server.port}/live/cam"
+            done = trio.Event()
+
+            async def play() -> None:
+                await namespace["pictures"](url, lambda *picture: got.append(picture))
+                done.set()
+
+            nursery.start_soon(play)
+            while not relay.streams.get(("live", "cam")):
+                await trio.sleep(0.05)
+            publisher = peers.ffmpeg_publish(url, source)
+            assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+            await done.wait()
+            server.stop()
+    assert {(width, height) for _, width, height in got} == {(320, 240)}
+    assert len(got) == len(expected) // (320 * 240 * 3) == 50
+    assert b"".join(rgb for rgb, _, _ in got) == expected

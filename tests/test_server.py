@@ -10,6 +10,7 @@ Clients are our own (``open_client``), a hand-driven sans-IO client
 from __future__ import annotations
 
 import logging
+import socket
 import struct
 from pathlib import Path
 from typing import Any, ClassVar
@@ -663,6 +664,54 @@ async def test_idle_timeout_and_pings(autojump_clock: trio.testing.MockClock) ->
         assert not alive.closed and server.statistics().connections == 1
         # The live one received a ping every 20 s (and answered, by its core).
         assert alive.conn.bytes_received > 0
+        server.stop()
+
+
+async def test_replies_and_stream_ends_are_not_held_for_coalescing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With Nagle's algorithm on (the default), a small write waits until the client
+    acknowledges what went before, and a client with nothing to say delays that by
+    40 ms (Linux) to 200 ms (Windows).  The session pushes its answers to commands and
+    the end of a play out at once: TCP_NODELAY on, then off again, on its socket."""
+    calls: list[tuple[trio.SocketStream, bool]] = []
+    setsockopt = trio.SocketStream.setsockopt
+
+    def spy(self: trio.SocketStream, level: int, option: int, value: Any, *rest: Any) -> None:
+        if (level, option) == (socket.IPPROTO_TCP, socket.TCP_NODELAY):
+            calls.append((self, bool(value)))
+        setsockopt(self, level, option, value, *rest)
+
+    monkeypatch.setattr(trio.SocketStream, "setsockopt", spy)
+    go = trio.Event()
+
+    class Clip(trio_rtmp.ServerHandler):
+        async def on_play_started(self, request: ev.PlayRequest) -> None:
+            await self.session.send_metadata(request.stream_id, {"n": 1.0})
+            await go.wait()
+            self.session.stop_play(request.stream_id)
+
+    def pushes(stream: trio.SocketStream, since: int) -> int:
+        """The pushes on ``stream`` among ``calls[since:]`` (not counting Trio's own
+        TCP_NODELAY and the server's turning it off, when the socket was new)."""
+        values = [value for s, value in calls[since:] if s is stream]
+        if since == 0:
+            values = values[values.index(False) + 1 :]
+        return sum(values[i : i + 2] == [True, False] for i in range(len(values) - 1))
+
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, Clip)
+        async with trio_rtmp.open_client(url(server)) as client:
+            await client.play()
+            # The session's socket: the one the server turned TCP_NODELAY off on.
+            [session_stream] = {s for s, value in calls if value is False}
+            assert pushes(session_stream, 0) >= 1  # connect, createStream, play answered
+            assert await client.frames.receive() == Metadata("onMetaData", {"n": 1.0})
+            before_end = len(calls)
+            go.set()
+            with trio.fail_after(WAIT):
+                assert [frame async for frame in client.frames] == []
+            assert pushes(session_stream, before_end) == 1
         server.stop()
 
 

@@ -10,6 +10,7 @@ is bounded.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -494,6 +495,80 @@ def test_play_follow_continues_across_publishers(
     assert all(b > a for a, b in itertools.pairwise(dts)), dts
     # Ctrl-C still finished the file.
     assert read_flv(output.read_bytes()).metadata["filesize"] == output.stat().st_size
+
+
+def test_play_follow_reconnects_when_the_server_restarts(
+    peers: Peers, short_sample: Path, sample_media: SampleCache, tmp_path: Path
+) -> None:
+    """``play --follow`` outlives its server: it reconnects (1 s, 2 s... apart) and goes
+    on writing the same file, which gets both publishers' media in order."""
+    port = free_port()
+    url = f"rtmp://127.0.0.1:{port}/live/restart"
+    output = tmp_path / "restart.flv"
+    server = start(peers, "serve", "--host", "127.0.0.1", "--port", port, name="serve-1")
+    server.wait_for_log("relay listening on", path=server.stdout_path)
+    player = play(peers, url, output, "--follow")
+    publish = run("publish", short_sample, url, timeout=15)
+    assert publish.returncode == 0, publish.stderr
+    assert server.stop() is not None
+    player.wait_for_log("lost the connection")
+    player.wait_for_log("could not reconnect")  # nothing listens for a while
+    server = start(peers, "serve", "--host", "127.0.0.1", "--port", port, name="serve-2")
+    server.wait_for_log("relay listening on", path=server.stdout_path)
+    player.wait_for_log("reconnected; playing again")
+    second = sample_media.get(seconds=1.0, size="160x120")
+    publish = run("publish", second, url, timeout=15)
+    assert publish.returncode == 0, publish.stderr
+    time.sleep(0.3)
+    assert player.running
+    stop_with_sigint(player, 130)
+    got = media_packets(output, "video")
+    expected = media_packets(short_sample, "video") + media_packets(second, "video")
+    assert [p.data_hash for p in got] == [p.data_hash for p in expected]
+    dts = [p.dts for p in got]
+    assert all(b > a for a, b in itertools.pairwise(dts)), dts
+
+
+async def test_play_follow_reconnects_without_repeating_a_frame(
+    peers: Peers, sample_media: SampleCache, tmp_path: Path
+) -> None:
+    """The player's connection is cut while the publisher goes on: ``play --follow``
+    reconnects, the relay starts it again at the last keyframe, and what the file had
+    already is skipped.  With a GOP longer than the gap, the file is the source: every
+    packet once, in order."""
+    from trio_rtmp.relay import Relay
+
+    source = sample_media.get(seconds=5, gop_seconds=5)
+    output = tmp_path / "cut.flv"
+    async with trio.open_nursery() as nursery:
+        relay = Relay()
+        server = await nursery.start(functools.partial(relay.serve, 0, host="127.0.0.1"))
+        url = f"rtmp://127.0.0.1:{server.port}/live/cut"
+        player = start(peers, "play", "-v", url, "-o", output, "--follow", name="play")
+        await player.wait_for_log_async("play started")
+        publisher = peers.ffmpeg_publish(url, source)
+        stream = None
+        with trio.fail_after(WAIT):
+            while stream is None or stream.messages < 30:
+                await trio.sleep(0.05)
+                stream = relay.streams.get(("live", "cut"))
+        [(session, _stream_id)] = stream.players
+        session.close()
+        await player.wait_for_log_async("lost the connection")
+        await player.wait_for_log_async("reconnected; playing again")
+        assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+        await trio.sleep(0.5)
+        assert player.running
+        player.popen.send_signal(signal.SIGINT)
+        assert await player.wait_async() == 130, player.log()
+        server.stop()
+    comparison = compare_media(source, output)
+    comparison.assert_ok(max_source_left=0)
+    for kind in ("video", "audio"):
+        packets = comparison.streams[kind]
+        assert packets.source_join == packets.output_join == 0, comparison.summary()
+        assert packets.output_count == packets.source_count, comparison.summary()
+    assert "skipped" in player.stderr()
 
 
 def test_play_into_a_pipe(peers: Peers, short_sample: Path, tmp_path: Path) -> None:

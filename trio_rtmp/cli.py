@@ -104,6 +104,13 @@ _READ_SIZE = 64 * 1024
 _WRITE_BATCH = 64
 #: A backward timestamp jump of more than this (ms) is a new publisher (``play --follow``).
 _NEW_PUBLISHER_JUMP = 1000
+#: ``play --follow`` reconnects after a lost connection: first after this many seconds,
+#: doubling up to the maximum.
+_RECONNECT_DELAY = 1.0
+_RECONNECT_DELAY_MAX = 30.0
+#: The most media tags ``play --follow`` remembers (those since the last keyframe) to
+#: recognise what a relay sends again after a reconnect.
+_RECENT_TAGS = 4096
 #: What ``probe`` wants to have seen of each track before it stops early (ms of media).
 _PROBE_SPAN = 2000
 
@@ -222,7 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument(
         "--follow",
         action="store_true",
-        help="when the publisher leaves, wait for the next one instead of ending",
+        help=(
+            "when the publisher leaves, wait for the next one instead of ending; when "
+            "the connection is lost, connect again (1 s, 2 s... up to 30 s apart)"
+        ),
     )
     play.set_defaults(run=_play)
 
@@ -912,19 +922,14 @@ async def _play(args: argparse.Namespace, stop: _Stop) -> int:
     # Log lines would tear a status line apart: one or the other.
     status = _PlayStatus(output) if _stderr_is_terminal() and not args.verbose else None
     logger.info("playing from %s", _where(url))
-    ended = False
     try:
-        async with open_client(args.url, demux=False) as client:
-            await client.play(follow=args.follow)
-            logger.info("play started")
-            output.open()
-            async with trio.open_nursery() as nursery:
-                if status is not None:
-                    nursery.start_soon(status.run)
-                try:
-                    ended = await _copy_stream(client, output, args, status)
-                finally:
-                    nursery.cancel_scope.cancel()
+        async with trio.open_nursery() as nursery:
+            if status is not None:
+                nursery.start_soon(status.run)
+            try:
+                ended = await _play_and_follow(args, output, status)
+            finally:
+                nursery.cancel_scope.cancel()
     finally:
         output.finish()
     if output.broken:
@@ -932,6 +937,45 @@ async def _play(args: argparse.Namespace, stop: _Stop) -> int:
     elif ended:
         logger.info("the stream ended")
     return EXIT_OK
+
+
+async def _play_and_follow(
+    args: argparse.Namespace, output: _Output, status: _PlayStatus | None
+) -> bool:
+    """Play into ``output``; with ``--follow``, reconnect whenever the connection is
+    lost after the play started.  Returns whether the stream ended."""
+    limit = None if args.duration is None else int(args.duration * 1000)
+    copier: _Copier | None = None
+    delay = _RECONNECT_DELAY
+    connected = False
+    while True:
+        try:
+            async with open_client(args.url, demux=False) as client:
+                await client.play(follow=args.follow)
+                if copier is None:
+                    logger.info("play started")
+                    output.open()
+                    assert output.writer is not None
+                    copier = _Copier(output.writer, args.follow, limit)
+                else:
+                    logger.warning("reconnected; playing again")
+                    copier.resume()
+                delay = _RECONNECT_DELAY
+                connected = True
+                return await _copy_stream(client, output, copier, status)
+        except (ConnectionClosed, ConnectionTimeout) as exc:
+            # With --follow, a connection lost after the play started (the server
+            # restarted, the network dropped) is made again; refusals still end it.
+            if copier is None or not args.follow or output.broken:
+                raise
+            what = "lost the connection" if connected else "could not reconnect"
+            logger.warning("%s (%s); trying again in %g s", what, exc, delay)
+            connected = False
+            with trio.move_on_at(copier.deadline):
+                await trio.sleep(delay)
+            if trio.current_time() >= copier.deadline:
+                return False  # --duration's bound in wall-clock time passed meanwhile
+            delay = min(delay * 2, _RECONNECT_DELAY_MAX)
 
 
 class _Copier:
@@ -950,8 +994,51 @@ class _Copier:
         #: The first frame's timestamp (None until a frame came).
         self.first: int | None = None
         self.media_time = 0
+        #: With ``--duration``, when to stop in wall-clock time should the stream
+        #: stall (Trio time; set at the first frame).
+        self.deadline = math.inf
         self._pending: list[FlvTag] = []
         self._metadata: dict[str, Any] | None = None
+        # With --follow: the media tags written since the last keyframe (as hashes of
+        # type, timestamp and body), the last sequence header of each type, and
+        # whether tags that are among them are skipped (after a reconnect).
+        self._follow = follow
+        self._recent: set[int] = set()
+        self._headers: dict[int, bytes] = {}
+        self._resuming = False
+        self.skipped = 0
+
+    def resume(self) -> None:
+        """A new connection to the same stream: skip what was written already.
+
+        A relay starts a new player at the last keyframe, so the first frames after a
+        reconnect may be ones the file has; they are skipped up to the first one it
+        does not have (their decoder state is in the file already).
+        """
+        self._resuming = True
+        self.skipped = 0
+
+    def _seen(self, tag: FlvTag, header: bool) -> bool:
+        """Whether ``tag`` is one written before the reconnect (resuming only)."""
+        if header:
+            return self._headers.get(tag.tag_type) == tag.data
+        if hash((tag.tag_type, tag.timestamp, tag.data)) in self._recent:
+            return True
+        self._resuming = False
+        if self.skipped:
+            logger.info("skipped %d tags the file had already", self.skipped)
+        return False
+
+    def _remember(self, tag: FlvTag, header: bool) -> None:
+        if header:
+            self._headers[tag.tag_type] = tag.data
+            return
+        recent = self._recent
+        if len(recent) >= _RECENT_TAGS or (
+            tag.tag_type == TagType.VIDEO and video_info(tag.data)[0]
+        ):
+            recent.clear()
+        recent.add(hash((tag.tag_type, tag.timestamp, tag.data)))
 
     def add(self, tag: FlvTag) -> tuple[bytes, bool]:
         """The bytes for ``tag``, and whether ``--duration`` is reached (tag not written)."""
@@ -967,8 +1054,13 @@ class _Copier:
             return writer.write_metadata(metadata), False
         if tag.tag_type not in (TagType.AUDIO, TagType.VIDEO):
             return b"", False
-        timestamp = self.timeline.map(tag.tag_type, tag.timestamp)
         header = _is_header(tag)
+        if self._follow:
+            if self._resuming and self._seen(tag, header):
+                self.skipped += 1
+                return b"", False
+            self._remember(tag, header)
+        timestamp = self.timeline.map(tag.tag_type, tag.timestamp)
         first = self.first
         if first is None:
             if header:
@@ -993,15 +1085,13 @@ class _Copier:
 
 
 async def _copy_stream(
-    client: RTMPClient, output: _Output, args: argparse.Namespace, status: _PlayStatus | None
+    client: RTMPClient, output: _Output, copier: _Copier, status: _PlayStatus | None
 ) -> bool:
     """Copy tags to ``output`` until the stream ends (True), or ``--duration`` passes or
     the output closes (False)."""
-    assert output.writer is not None
     frames = client.frames
-    limit = None if args.duration is None else int(args.duration * 1000)
-    copier = _Copier(output.writer, args.follow, limit)
-    with trio.CancelScope() as deadline:
+    limit = copier.limit
+    with trio.CancelScope(deadline=copier.deadline) as deadline:
         while True:
             try:
                 batch = [await frames.receive()]
@@ -1026,7 +1116,8 @@ async def _copy_stream(
                 if not started and copier.first is not None:
                     if limit is not None:
                         # Also a bound in wall-clock time, should the stream stall.
-                        deadline.deadline = trio.current_time() + limit / 1000 + 1.0
+                        copier.deadline = trio.current_time() + limit / 1000 + 1.0
+                        deadline.deadline = copier.deadline
                     if status is not None:
                         status.started = True
                 if status is not None and item.tag_type in (TagType.AUDIO, TagType.VIDEO):

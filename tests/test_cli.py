@@ -46,9 +46,12 @@ CLI = [sys.executable, "-m", "trio_rtmp"]
 # -- helpers ------------------------------------------------------------------------------
 
 
-def start(peers: Peers, *args: object, name: str = "trio-rtmp") -> PeerProcess:
-    """``python -m trio_rtmp ARGS...`` as a peer process (stdout and stderr in files)."""
-    return peers.start([*CLI, *map(str, args)], name)
+def start(
+    peers: Peers, *args: object, name: str = "trio-rtmp", env: dict[str, str] | None = None
+) -> PeerProcess:
+    """``python -m trio_rtmp ARGS...`` as a peer process (stdout and stderr in files);
+    ``env`` adds variables."""
+    return peers.start([*CLI, *map(str, args)], name, env=env)
 
 
 def run(
@@ -65,9 +68,13 @@ def run(
     )
 
 
-def serve(peers: Peers, *args: object) -> tuple[PeerProcess, int]:
+def serve(
+    peers: Peers, *args: object, env: dict[str, str] | None = None
+) -> tuple[PeerProcess, int]:
     """``trio-rtmp serve`` on a free port of 127.0.0.1; returns it and its port (as printed)."""
-    process = start(peers, "serve", "--host", "127.0.0.1", "--port", "0", *args, name="serve")
+    process = start(
+        peers, "serve", "--host", "127.0.0.1", "--port", "0", *args, name="serve", env=env
+    )
     process.wait_for_log("relay listening on", path=process.stdout_path)
     found = re.search(r"relay listening on rtmp://127\.0\.0\.1:(\d+)\n", process.stdout())
     assert found, process.stdout()
@@ -215,6 +222,39 @@ def test_serve_max_connections(peers: Peers, tmp_path: Path) -> None:
     assert_clean_error(second, r"refused the connection .*Too many connections")
     assert first.running
     stop_with_sigint(first, 130)
+
+
+@pytest.mark.parametrize("via", ["option", "environment"])
+def test_serve_publish_secret(peers: Peers, short_sample: Path, tmp_path: Path, via: str) -> None:
+    """With a publish secret, only ``KEY?secret=SECRET`` publishes; players use the
+    bare key, and the secret shows up in no name, recording or log line."""
+    secret = "s3cret-" + via
+    option = ["--publish-secret", secret] if via == "option" else []
+    env = {"TRIO_RTMP_PUBLISH_SECRET": secret} if via == "environment" else None
+    recordings = tmp_path / "recordings"
+    server, port = serve(peers, "-v", "--record", recordings, *option, env=env)
+    url = f"rtmp://127.0.0.1:{port}/live/cam"
+    for refused_url in (url, url + "?secret=wrong"):
+        refused = run("publish", short_sample, refused_url)
+        assert refused.returncode == 1, refused.stderr
+        assert_clean_error(refused, r"refused to publish .*NetStream\.Publish\.BadName")
+    output = tmp_path / "played.flv"
+    player = play(peers, url, output)
+    publish = run("publish", short_sample, f"{url}?secret={secret}", timeout=15)
+    assert publish.returncode == 0, publish.stderr
+    player.expect_exit(0)
+    compare_media(short_sample, output).assert_ok(min_compared=20, max_source_left=0)
+    stop_with_sigint(server, 0)
+    [recording] = (recordings / "live").iterdir()
+    assert recording.name.startswith("cam-")
+    assert "refused to let 127.0.0.1:" in server.stderr()
+    assert secret not in server.stdout() + server.stderr()
+
+
+def test_serve_refuses_an_empty_publish_secret() -> None:
+    result = run("serve", "--port", "0", "--publish-secret", "")
+    assert result.returncode == 2
+    assert_clean_error(result, r"the publish secret must not be empty")
 
 
 def test_serve_refuses_a_second_publisher(peers: Peers, short_sample: Path) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import hmac
 import io
 import json
 import logging
@@ -67,7 +68,7 @@ from .media.demux import Demuxer
 from .media.flv import TagType, is_audio_sequence_header, video_info
 from .media.flvfile import FlvEnd, FlvHeader, FlvReader, FlvTag, FlvWriter
 from .media.frames import AudioInfo, AudioSample, CodecConfig, Metadata, VideoInfo, VideoSample
-from .relay import Relay, RelayConfig
+from .relay import AuthRequest, Relay, RelayConfig, _host_port
 from .server import RTMPServer, ServerConfig, serve_rtmp
 
 __all__ = [
@@ -188,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=1000,
         help="refuse connections beyond N at once (default: 1000)",
+    )
+    serve.add_argument(
+        "--publish-secret",
+        metavar="SECRET",
+        default=os.environ.get("TRIO_RTMP_PUBLISH_SECRET"),
+        help=(
+            "let only publishers whose stream key ends with ?secret=SECRET publish "
+            "(playing stays open to anyone, with the bare key); default: the "
+            "environment variable TRIO_RTMP_PUBLISH_SECRET"
+        ),
     )
     serve.add_argument(
         "--tls-cert",
@@ -609,6 +620,29 @@ class _Window:
 # -- serve -----------------------------------------------------------------------------
 
 
+def _secret_check(secret: str) -> Callable[[AuthRequest], bool]:
+    """The relay's auth hook for ``--publish-secret``: publishing needs the secret in
+    the stream key's query (``KEY?secret=SECRET``); playing does not."""
+    expected = secret.encode()
+
+    def allowed(request: AuthRequest) -> bool:
+        if request.action != "publish":
+            return True
+        given = request.query.get("secret", "").encode()
+        if hmac.compare_digest(given, expected):
+            return True
+        logger.info(
+            "refused to let %s publish %s/%s: %s secret",
+            _host_port(request.remote_address),
+            request.app,
+            request.stream_key,
+            "a wrong" if given else "no",
+        )
+        return False
+
+    return allowed
+
+
 async def _serve(args: argparse.Namespace, stop: _Stop) -> int:
     for push in args.push:
         url = _parse_url(push, need_key=False)
@@ -623,10 +657,13 @@ async def _serve(args: argparse.Namespace, stop: _Stop) -> int:
             raise CLIError(
                 f"cannot use --record {args.record}: {_os_error(exc)}", EXIT_USAGE
             ) from None
+    if args.publish_secret is not None and not args.publish_secret:
+        raise CLIError("the publish secret must not be empty", EXIT_USAGE)
     relay = Relay(
         RelayConfig(
             record_dir=str(record_dir) if record_dir is not None else None,
             push=tuple(args.push),
+            auth=None if args.publish_secret is None else _secret_check(args.publish_secret),
         )
     )
     tls_context = _tls_context(args)

@@ -630,7 +630,11 @@ class _RelayHandler(ServerHandler):
 
 def _who(session: ServerSession) -> str:
     """``host:port`` of a session's peer, for logs."""
-    address = session.remote_address
+    return _host_port(session.remote_address)
+
+
+def _host_port(address: Any) -> str:
+    """``host:port`` of a socket address (``[host]:port`` for IPv6), for logs."""
     if isinstance(address, tuple) and len(address) >= 2:
         host = f"[{address[0]}]" if ":" in str(address[0]) else address[0]
         return f"{host}:{address[1]}"

@@ -138,6 +138,26 @@ async def publish_following(url, tags):
             await client.send_tag(tag.timestamp, tag)
         await client.aclose()
 """,
+    "keep_playing": """\
+import trio
+import trio_rtmp
+
+
+async def keep_playing(url, on_frame):
+    # Across publishers (follow=True) and lost connections, for good.
+    delay = 1
+    while True:
+        try:
+            async with trio_rtmp.open_client(url) as client:
+                await client.play(follow=True)
+                delay = 1
+                async for frame in client.frames:
+                    await on_frame(frame)
+        except (trio_rtmp.ConnectionClosed, trio_rtmp.ConnectionTimeout) as exc:
+            print(f"lost the stream ({exc}); again in {delay} s")
+        await trio.sleep(delay)  # 1 s, 2 s, 4 s... up to 30 s between tries
+        delay = min(delay * 2, 30)
+""",
 }
 
 
@@ -283,3 +303,52 @@ async def test_reconnect_example(sample_media: SampleCache) -> None:
     assert switch[0] == 9 and video_info(switch[2])[0] and switch[1] > 0
     assert [t for _, t, _ in b[:2]] == [switch[1]] * 2
     assert a + b[2:] == source
+
+
+async def test_keep_playing_example(
+    sample_media: SampleCache, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The relay cuts the player's connection in the middle of a stream: the example
+    connects again and plays on to the stream's last frame."""
+    from trio_rtmp.relay import Relay
+
+    keep_playing = load("keep_playing")["keep_playing"]
+    tags = read_tags(sample_media.get(seconds=2))
+    last_video = max(t.timestamp for t in tags if t.tag_type == 9)
+    frames: list[Any] = []
+    reached_end = trio.Event()
+
+    async def on_frame(frame: Any) -> None:
+        frames.append(frame)
+        if isinstance(frame, trio_rtmp.VideoSample) and frame.dts == last_video:
+            reached_end.set()
+
+    relay = Relay()
+    with trio.fail_after(WAIT + 10):
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(partial(relay.serve, 0, host="127.0.0.1"))
+            url = f"rtmp://127.0.0.1:{server.port}/live/kept"
+            nursery.start_soon(keep_playing, url, on_frame)
+            while not relay.streams.get(("live", "kept")):
+                await trio.sleep(0.01)
+            async with trio_rtmp.open_client(url) as publisher:
+                await publisher.publish()
+                half = len(tags) // 2
+                for tag in tags[:half]:
+                    await publisher.send_tag(tag.timestamp, tag)
+                stream = relay.streams["live", "kept"]
+                while not stream.players:
+                    await trio.sleep(0.01)
+                [(session, _stream_id)] = stream.players
+                session.close()
+                while not stream.players or (session, _stream_id) in stream.players:
+                    await trio.sleep(0.01)
+                for tag in tags[half:]:
+                    await publisher.send_tag(tag.timestamp, tag)
+                await reached_end.wait()
+            nursery.cancel_scope.cancel()
+        server.stop()
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith("lost the stream (") and line.endswith("); again in 1 s")
+    configs = [f for f in frames if isinstance(f, trio_rtmp.CodecConfig) and f.media == "video"]
+    assert len(configs) == 2  # once per connection

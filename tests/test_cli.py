@@ -251,10 +251,28 @@ def test_serve_publish_secret(peers: Peers, short_sample: Path, tmp_path: Path, 
     assert secret not in server.stdout() + server.stderr()
 
 
-def test_serve_refuses_an_empty_publish_secret() -> None:
-    result = run("serve", "--port", "0", "--publish-secret", "")
+def test_serve_play_secret(peers: Peers, short_sample: Path, tmp_path: Path) -> None:
+    """With a play secret, only ``KEY?secret=SECRET`` plays; publishing stays open."""
+    secret = "v1ewer"
+    server, port = serve(peers, "-v", env={"TRIO_RTMP_PLAY_SECRET": secret})
+    url = f"rtmp://127.0.0.1:{port}/live/cam"
+    refused = run("play", url, "-o", tmp_path / "refused.flv")
+    assert refused.returncode == 1, refused.stderr
+    assert_clean_error(refused, r"refused to play .*NetStream\.Play\.Failed")
+    output = tmp_path / "played.flv"
+    player = play(peers, f"{url}?secret={secret}", output)
+    publish = run("publish", short_sample, url, timeout=15)
+    assert publish.returncode == 0, publish.stderr
+    player.expect_exit(0)
+    compare_media(short_sample, output).assert_ok(min_compared=20, max_source_left=0)
+    assert secret not in server.stdout() + server.stderr()
+
+
+@pytest.mark.parametrize("action", ["publish", "play"])
+def test_serve_refuses_an_empty_secret(action: str) -> None:
+    result = run("serve", "--port", "0", f"--{action}-secret", "")
     assert result.returncode == 2
-    assert_clean_error(result, r"the publish secret must not be empty")
+    assert_clean_error(result, f"the {action} secret must not be empty")
 
 
 def test_serve_refuses_a_second_publisher(peers: Peers, short_sample: Path) -> None:

@@ -201,6 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
+        "--play-secret",
+        metavar="SECRET",
+        default=os.environ.get("TRIO_RTMP_PLAY_SECRET"),
+        help=(
+            "let only players whose stream key ends with ?secret=SECRET play; default: "
+            "the environment variable TRIO_RTMP_PLAY_SECRET"
+        ),
+    )
+    serve.add_argument(
         "--tls-cert",
         metavar="CERT.pem",
         help="also serve rtmps:// with this certificate chain (PEM; may hold the key too)",
@@ -620,20 +629,22 @@ class _Window:
 # -- serve -----------------------------------------------------------------------------
 
 
-def _secret_check(secret: str) -> Callable[[AuthRequest], bool]:
-    """The relay's auth hook for ``--publish-secret``: publishing needs the secret in
-    the stream key's query (``KEY?secret=SECRET``); playing does not."""
-    expected = secret.encode()
+def _secret_check(secrets: dict[str, str | None]) -> Callable[[AuthRequest], bool]:
+    """The relay's auth hook for ``--publish-secret`` and ``--play-secret``: an action
+    with a secret needs it in the stream key's query (``KEY?secret=SECRET``)."""
+    expected = {action: secret.encode() for action, secret in secrets.items() if secret}
 
     def allowed(request: AuthRequest) -> bool:
-        if request.action != "publish":
+        secret = expected.get(request.action)
+        if secret is None:
             return True
         given = request.query.get("secret", "").encode()
-        if hmac.compare_digest(given, expected):
+        if hmac.compare_digest(given, secret):
             return True
         logger.info(
-            "refused to let %s publish %s/%s: %s secret",
+            "refused to let %s %s %s/%s: %s secret",
             _host_port(request.remote_address),
+            request.action,
             request.app,
             request.stream_key,
             "a wrong" if given else "no",
@@ -657,13 +668,15 @@ async def _serve(args: argparse.Namespace, stop: _Stop) -> int:
             raise CLIError(
                 f"cannot use --record {args.record}: {_os_error(exc)}", EXIT_USAGE
             ) from None
-    if args.publish_secret is not None and not args.publish_secret:
-        raise CLIError("the publish secret must not be empty", EXIT_USAGE)
+    secrets = {"publish": args.publish_secret, "play": args.play_secret}
+    for action, secret in secrets.items():
+        if secret is not None and not secret:
+            raise CLIError(f"the {action} secret must not be empty", EXIT_USAGE)
     relay = Relay(
         RelayConfig(
             record_dir=str(record_dir) if record_dir is not None else None,
             push=tuple(args.push),
-            auth=None if args.publish_secret is None else _secret_check(args.publish_secret),
+            auth=_secret_check(secrets) if any(secrets.values()) else None,
         )
     )
     tls_context = _tls_context(args)

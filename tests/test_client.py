@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import pytest
@@ -1109,6 +1110,61 @@ async def test_the_reader_cancelled_from_outside(serve: Any) -> None:
         with pytest.raises(trio_rtmp.ConnectionClosed, match="reader task was cancelled"):
             await client.play()
         await client.aclose()
+
+
+@pytest.mark.parametrize("call", ["send_tag", "send_metadata", "pause", "play"])
+async def test_a_cancelled_caller_is_cancelled_not_told_the_reader_died(
+    serve: Any, call: str
+) -> None:
+    """A cancel scope around a client cancels its reader task too; the caller, being
+    cancelled as well, must get its Cancelled (which the scope absorbs) and not a
+    ConnectionClosed about the reader: that escaped a ``move_on_after`` around
+    ``open_client`` as an exception group, about one time in a hundred when the
+    deadline fell in the handshake's last steps.  Here the reader is gone first and
+    the caller's scope is cancelled; outside the scope the error stands."""
+    async with serve(FakeServer()):
+        async with trio.open_nursery() as nursery:
+            client = await trio_rtmp.connect_client(nursery, URL)
+            if call in ("send_tag", "send_metadata"):
+                await client.publish()
+            elif call == "pause":
+                await client.play()
+            nursery.cancel_scope.cancel()
+        calls = {
+            "send_tag": lambda: client.send_tag(0, FlvTag(8, 0, b"\xaf\x01\x00")),
+            "send_metadata": lambda: client.send_metadata({"width": 1.0}),
+            "pause": client.pause,
+            "play": client.play,
+        }
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await calls[call]()
+        assert scope.cancelled_caught
+        with pytest.raises(trio_rtmp.ConnectionClosed, match="reader task was cancelled"):
+            await calls[call]()
+        await client.aclose()
+
+
+async def test_a_deadline_around_open_client_raises_nothing() -> None:
+    """``move_on_after`` around ``open_client`` and ``play``, with deadlines swept
+    across the connection's first milliseconds: whenever it falls, the scope absorbs
+    the cancellation and nothing escapes (an exception group of ConnectionClosed did,
+    now and then, before the client checkpointed ahead of that error)."""
+    from trio_rtmp.relay import Relay
+
+    relay = Relay()
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(partial(relay.serve, 0, host="127.0.0.1"))
+        url = f"rtmp://127.0.0.1:{server.port}/live/deadline"
+        for step in range(1000):
+            with trio.move_on_after(step * 4e-6):
+                async with trio_rtmp.open_client(url) as client:
+                    await client.play()
+        # (On this project's machine, a connection and play take about 2 ms.)
+        async with trio_rtmp.open_client(url) as client:
+            await client.play()
+        server.stop()
+    assert server.statistics().connections == 0
 
 
 async def test_concurrent_closes(serve: Any) -> None:

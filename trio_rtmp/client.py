@@ -318,6 +318,7 @@ class RTMPClient(trio.abc.AsyncResource):
         resume when the next one starts.  Raises :class:`StreamNotFound` or
         :class:`PlayRejected` if the server refuses.
         """
+        await self._lost_checkpoint()
         self._check_idle("play")
         stream_id = await self._create_stream(PlayRejected)
         waiter = self._expect(
@@ -361,6 +362,7 @@ class RTMPClient(trio.abc.AsyncResource):
         return self._paused
 
     async def _toggle_pause(self, paused: bool) -> None:
+        await self._lost_checkpoint()
         self._raise_if_lost()
         stream_id = self._stream_id
         what = "pause" if paused else "resume"
@@ -394,6 +396,7 @@ class RTMPClient(trio.abc.AsyncResource):
         Then send media with :meth:`send_tag`.  Raises :class:`PublishRejected` if
         the server refuses (e.g. NetStream.Publish.BadName for a name in use).
         """
+        await self._lost_checkpoint()
         self._check_idle("publish")
         key = self._stream_key
         self._conn.release_stream(key)
@@ -427,6 +430,8 @@ class RTMPClient(trio.abc.AsyncResource):
 
     async def send_raw(self, tag_type: int, timestamp: int, body: bytes) -> None:
         """Send a tag body of type 8 (audio), 9 (video) or 18 (script data)."""
+        if self._lost is not None:
+            await self._lost_checkpoint()
         stream_id = self._publishing_stream()
         timestamp &= 0xFFFFFFFF
         if tag_type == TagType.VIDEO:
@@ -446,6 +451,7 @@ class RTMPClient(trio.abc.AsyncResource):
 
     async def send_metadata(self, metadata: Mapping[str, Any], timestamp: int = 0) -> None:
         """Send ``@setDataFrame onMetaData`` with ``metadata`` while publishing."""
+        await self._lost_checkpoint()
         stream_id = self._publishing_stream()
         self._conn.send_metadata(stream_id, ECMAArray(metadata), timestamp)
         await self._flush()
@@ -561,9 +567,22 @@ class RTMPClient(trio.abc.AsyncResource):
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
         if waiter.result is None:
+            await self._lost_checkpoint()
             self._raise_if_lost()
             raise ConnectionClosed(f"the connection closed while waiting for {what}")
         return waiter.result
+
+    async def _lost_checkpoint(self) -> None:
+        """A checkpoint, when the reader task died of a cancellation from outside.
+
+        The caller is then usually being cancelled too (``open_client`` inside a
+        cancel scope), and must get its ``Cancelled`` rather than the
+        :class:`ConnectionClosed` it would raise first: resuming from a shielded
+        checkpoint (taking the send lock) it can see the reader's end before its own
+        cancellation, and an exception group of that error would escape the scope.
+        """
+        if self._reader_cancelled:
+            await trio.lowlevel.checkpoint()
 
     def _raise_if_lost(self) -> None:
         if self._lost is not None:
@@ -594,7 +613,9 @@ class RTMPClient(trio.abc.AsyncResource):
         # (Acquiring the lock is where a cancellation lands before anything is taken
         # from the core: what is queued then goes out with the next flush.)
         async with self._send_lock:
-            self._raise_if_lost()
+            if self._lost is not None:
+                await self._lost_checkpoint()
+                self._raise_if_lost()
             data = self._conn.data_to_send()
             if not data:
                 return

@@ -190,25 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=1000,
         help="refuse connections beyond N at once (default: 1000)",
     )
-    serve.add_argument(
-        "--publish-secret",
-        metavar="SECRET",
-        default=os.environ.get("TRIO_RTMP_PUBLISH_SECRET"),
-        help=(
-            "let only publishers whose stream key ends with ?secret=SECRET publish "
-            "(playing stays open to anyone, with the bare key); default: the "
-            "environment variable TRIO_RTMP_PUBLISH_SECRET"
-        ),
-    )
-    serve.add_argument(
-        "--play-secret",
-        metavar="SECRET",
-        default=os.environ.get("TRIO_RTMP_PLAY_SECRET"),
-        help=(
-            "let only players whose stream key ends with ?secret=SECRET play; default: "
-            "the environment variable TRIO_RTMP_PLAY_SECRET"
-        ),
-    )
+    for action, who in (("publish", "publishers"), ("play", "players")):
+        variable = f"TRIO_RTMP_{action.upper()}_SECRET"
+        serve.add_argument(
+            f"--{action}-secret",
+            metavar="SECRET",
+            default=os.environ.get(variable),
+            help=(
+                f"let only {who} whose stream key ends with ?secret=SECRET {action} "
+                f"(the stream's name is the bare key); default: ${variable}"
+            ),
+        )
     serve.add_argument(
         "--tls-cert",
         metavar="CERT.pem",

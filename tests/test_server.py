@@ -348,6 +348,11 @@ async def test_handler_error_closes_only_its_connection(caplog: pytest.LogCaptur
                 await bad.flush()
                 await bad.read_until_closed()
             assert "handler bug" in caplog.text
+            # Logged as the handler's own error, with its traceback (not the group the
+            # session's nursery wrapped it in).
+            [record] = [r for r in caplog.records if r.exc_info]
+            assert record.exc_info is not None and record.exc_info[0] is RuntimeError
+            assert "in on_publish" in caplog.text
             # The other connection is untouched.
             await good.send_metadata({"still": True})
             await wait_for(lambda: server.statistics().connections == 1)

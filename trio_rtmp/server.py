@@ -732,8 +732,15 @@ class ServerSession:
             logger.debug("session %s: connection lost: %r", self.remote_address, group)
         except* ProtocolError as group:
             logger.info("session %s: protocol error: %s", self.remote_address, group.exceptions[0])
-        except* Exception:
-            logger.exception("session %s: handler or server error", self.remote_address)
+        except* Exception as group:
+            # Each error with its own traceback, not the nursery's group around it.
+            for error in _leaves(group):
+                logger.exception(
+                    "session %s: handler or server error: %r",
+                    self.remote_address,
+                    error,
+                    exc_info=error,
+                )
         finally:
             self._closed = True
             self._output.release()
@@ -987,6 +994,17 @@ class ServerSession:
         else:
             for frame in demuxer.audio(event.timestamp, event.payload):
                 await handler.on_audio(stream_id, frame)
+
+
+def _leaves(group: BaseExceptionGroup[Exception]) -> list[Exception]:
+    """The exceptions in ``group`` and in the groups inside it."""
+    leaves: list[Exception] = []
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            leaves += _leaves(error)
+        else:
+            leaves.append(error)
+    return leaves
 
 
 def _peer_address(stream: trio.abc.Stream) -> Any:

@@ -1060,27 +1060,28 @@ class _Copier:
         self._resuming = True
         self.skipped = 0
 
-    def _seen(self, tag: FlvTag, header: bool) -> bool:
-        """Whether ``tag`` is one written before the reconnect (resuming only)."""
+    def _written_before(self, tag: FlvTag, header: bool) -> bool:
+        """With ``--follow``: whether ``tag`` is one the file had before a reconnect
+        (asked only while resuming); remembers it otherwise."""
         if header:
-            return self._headers.get(tag.tag_type) == tag.data
-        if hash((tag.tag_type, tag.timestamp, tag.data)) in self._recent:
-            return True
-        self._resuming = False
-        if self.skipped:
-            logger.info("skipped %d tags the file had already", self.skipped)
-        return False
-
-    def _remember(self, tag: FlvTag, header: bool) -> None:
-        if header:
+            if self._resuming and self._headers.get(tag.tag_type) == tag.data:
+                return True
             self._headers[tag.tag_type] = tag.data
-            return
+            return False
+        key = hash((tag.tag_type, tag.timestamp, tag.data))
         recent = self._recent
+        if self._resuming:
+            if key in recent:
+                return True
+            self._resuming = False
+            if self.skipped:
+                logger.info("skipped %d tags the file had already", self.skipped)
         if len(recent) >= _RECENT_TAGS or (
             tag.tag_type == TagType.VIDEO and video_info(tag.data)[0]
         ):
             recent.clear()
-        recent.add(hash((tag.tag_type, tag.timestamp, tag.data)))
+        recent.add(key)
+        return False
 
     def add(self, tag: FlvTag) -> tuple[bytes, bool]:
         """The bytes for ``tag``, and whether ``--duration`` is reached (tag not written)."""
@@ -1097,11 +1098,9 @@ class _Copier:
         if tag.tag_type not in (TagType.AUDIO, TagType.VIDEO):
             return b"", False
         header = _is_header(tag)
-        if self._follow:
-            if self._resuming and self._seen(tag, header):
-                self.skipped += 1
-                return b"", False
-            self._remember(tag, header)
+        if self._follow and self._written_before(tag, header):
+            self.skipped += 1
+            return b"", False
         timestamp = self.timeline.map(tag.tag_type, tag.timestamp)
         first = self.first
         if first is None:

@@ -15,6 +15,7 @@ import itertools
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +36,8 @@ from peers import (
 )
 from server_support import MovingUpstreams, keyframe_index_metadata, read_tags, write_flv
 
+import trio_rtmp
+from trio_rtmp import Metadata, cli
 from trio_rtmp.media import read_flv
 from trio_rtmp.media.flv import video_info
 
@@ -273,6 +276,48 @@ def test_serve_refuses_an_empty_secret(action: str) -> None:
     result = run("serve", "--port", "0", f"--{action}-secret", "")
     assert result.returncode == 2
     assert_clean_error(result, f"the {action} secret must not be empty")
+
+
+@pytest.mark.parametrize("nodelay", [False, True])
+async def test_serve_tcp_nodelay(
+    nodelay: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """By default the relay turns Nagle's algorithm back on for each connection (Trio
+    turns it off); ``--tcp-nodelay`` leaves it off.  Run in this process, so that the
+    socket options the server sets can be seen."""
+    calls: list[tuple[trio.SocketStream, bool]] = []
+    setsockopt = trio.SocketStream.setsockopt
+
+    def spy(self: trio.SocketStream, level: int, option: int, value: Any, *rest: Any) -> None:
+        if (level, option) == (socket.IPPROTO_TCP, socket.TCP_NODELAY):
+            calls.append((self, bool(value)))
+        setsockopt(self, level, option, value, *rest)
+
+    monkeypatch.setattr(trio.SocketStream, "setsockopt", spy)
+    options = ["--tcp-nodelay"] if nodelay else []
+    args = cli.build_parser().parse_args(["serve", "--host", "127.0.0.1", "--port", "0", *options])
+    stop = cli._Stop()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(cli._serve, args, stop)
+        with trio.fail_after(WAIT):
+            while stop.graceful is None:
+                await trio.sleep(0.01)
+        printed = capsys.readouterr().out
+        found = re.search(r"relay listening on rtmp://127\.0\.0\.1:(\d+)\n", printed)
+        assert found, printed
+        url = f"rtmp://127.0.0.1:{found.group(1)}/live/cam"
+        with trio.fail_after(WAIT):
+            async with trio_rtmp.open_client(url) as publisher:
+                await publisher.publish()
+                async with trio_rtmp.open_client(url) as player:
+                    await player.play()
+                    await publisher.send_metadata({"n": 1.0})
+                    assert await player.frames.receive() == Metadata("onMetaData", {"n": 1.0})
+        stop.graceful()
+    # Trio turns TCP_NODELAY on for every socket it makes, our clients' included; only
+    # the server turns it off (once per session), and only without --tcp-nodelay.
+    turned_off = {stream for stream, value in calls if not value}
+    assert len(turned_off) == (0 if nodelay else 2), calls
 
 
 def test_serve_refuses_a_second_publisher(peers: Peers, short_sample: Path) -> None:

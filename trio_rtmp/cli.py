@@ -190,6 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=1000,
         help="refuse connections beyond N at once (default: 1000)",
     )
+    serve.add_argument(
+        "--tcp-nodelay",
+        action="store_true",
+        help=(
+            "send media at once (TCP_NODELAY), for the lowest latency; costs more CPU "
+            "per player (default: let the kernel coalesce small writes, as nginx-rtmp)"
+        ),
+    )
     for action, who in (("publish", "publishers"), ("play", "players")):
         variable = f"TRIO_RTMP_{action.upper()}_SECRET"
         serve.add_argument(
@@ -672,7 +680,7 @@ async def _serve(args: argparse.Namespace, stop: _Stop) -> int:
         )
     )
     tls_context = _tls_context(args)
-    server_config = ServerConfig(max_connections=args.max_connections)
+    server_config = ServerConfig(max_connections=args.max_connections, tcp_nodelay=args.tcp_nodelay)
     async with trio.open_nursery() as nursery:
         server = await _listen(
             nursery, args, args.port, partial(relay.serve, server_config=server_config)

@@ -103,14 +103,15 @@ async def serve_client(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=1935)
+    parser.add_argument("--port", type=int, default=1935, help="0: any free port")
     parser.add_argument("--once", action="store_true", help="exit after one publishing session")
     options = parser.parse_args()
     finished = asyncio.Event()
     server = await asyncio.start_server(
         lambda r, w: serve_client(r, w, finished), options.host, options.port
     )
-    print(f"listening on rtmp://{options.host}:{options.port}", flush=True)
+    port = server.sockets[0].getsockname()[1]  # the one picked, with --port 0
+    print(f"listening on rtmp://{options.host}:{port}", flush=True)
     async with server:
         if options.once:
             await finished.wait()

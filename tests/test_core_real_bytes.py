@@ -10,6 +10,8 @@ run the core on asyncio against FFmpeg and nginx-rtmp.
 from __future__ import annotations
 
 import json
+import re
+import select
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,9 +25,7 @@ from peers import (
     Peers,
     RecordingProxy,
     SampleCache,
-    free_port,
     probe_packets,
-    wait_for_listen,
 )
 
 from trio_rtmp.core.connection import ClientConnection, ServerConnection
@@ -186,15 +186,23 @@ def test_nginx_serving_a_player_into_our_client_core(
 
 
 def test_asyncio_server_example_counts_an_ffmpeg_publish(peers: Peers, sample_flv: Path) -> None:
-    port = free_port()
     server = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "asyncio_server.py"), "--port", str(port), "--once"],
+        [sys.executable, str(EXAMPLES / "asyncio_server.py"), "--port", "0", "--once"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        wait_for_listen(port)
+        # The port it picked, from its first line (a port picked here and passed in
+        # could be taken by another process before the example binds it).
+        assert server.stdout is not None
+        ready, _, _ = select.select([server.stdout], [], [], WAIT)
+        assert ready, "the example printed nothing"
+        listening = re.fullmatch(
+            r"listening on rtmp://127\.0\.0\.1:(\d+)\n", server.stdout.readline()
+        )
+        assert listening, server.communicate(timeout=WAIT)
+        port = int(listening.group(1))
         peers.ffmpeg_publish(f"rtmp://127.0.0.1:{port}/live/counted", sample_flv).expect_exit(
             0, timeout=3 * WAIT
         )

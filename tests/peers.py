@@ -1560,14 +1560,25 @@ class Peers:
         *,
         env: Mapping[str, str] | None = None,
         extra_logs: Sequence[Path] = (),
+        stdin: int = subprocess.DEVNULL,
+        stdout: int | None = None,
     ) -> PeerProcess:
         """Start ``command`` (``command[0]`` found by :func:`peer_binary`), logs to files.
 
-        stdin is /dev/null.  It is stopped at teardown if still running.
+        stdin is /dev/null, or the file descriptor ``stdin`` (a pipe's end, say); stdout
+        goes to a log file, or to the file descriptor ``stdout``.  It is stopped at
+        teardown if still running.
 
             proc = peers.start(["ffmpeg", "-version"], "ffmpeg-version")
         """
-        return self._spawn(command, self._unique(name), env=env, extra_logs=extra_logs)
+        return self._spawn(
+            command,
+            self._unique(name),
+            env=env,
+            extra_logs=extra_logs,
+            stdin=stdin,
+            stdout=stdout,
+        )
 
     def _spawn(
         self,
@@ -1576,15 +1587,17 @@ class Peers:
         *,
         env: Mapping[str, str] | None = None,
         extra_logs: Sequence[Path] = (),
+        stdin: int = subprocess.DEVNULL,
+        stdout: int | None = None,
     ) -> PeerProcess:
         argv = [peer_binary(str(command[0])), *map(str, command[1:])]
         stdout_path = self.directory / f"{name}.stdout"
         stderr_path = self.directory / f"{name}.stderr"
-        with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+        with open(stdout_path, "wb") as stdout_log, open(stderr_path, "wb") as stderr:
             popen = subprocess.Popen(
                 argv,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
+                stdin=stdin,
+                stdout=stdout_log if stdout is None else stdout,
                 stderr=stderr,
                 env=None if env is None else {**os.environ, **env},
             )

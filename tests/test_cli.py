@@ -39,7 +39,8 @@ from server_support import MovingUpstreams, keyframe_index_metadata, read_tags, 
 import trio_rtmp
 from trio_rtmp import Metadata, cli
 from trio_rtmp.media import read_flv
-from trio_rtmp.media.flv import video_info
+from trio_rtmp.media.flv import TagType, video_info
+from trio_rtmp.media.flvfile import FlvReader, FlvTag
 
 pytestmark = pytest.mark.interop
 
@@ -50,11 +51,15 @@ CLI = [sys.executable, "-m", "trio_rtmp"]
 
 
 def start(
-    peers: Peers, *args: object, name: str = "trio-rtmp", env: dict[str, str] | None = None
+    peers: Peers,
+    *args: object,
+    name: str = "trio-rtmp",
+    env: dict[str, str] | None = None,
+    stdin: int = subprocess.DEVNULL,
 ) -> PeerProcess:
     """``python -m trio_rtmp ARGS...`` as a peer process (stdout and stderr in files);
-    ``env`` adds variables."""
-    return peers.start([*CLI, *map(str, args)], name, env=env)
+    ``env`` adds variables, ``stdin`` is a file descriptor to read."""
+    return peers.start([*CLI, *map(str, args)], name, env=env, stdin=stdin)
 
 
 def run(
@@ -564,6 +569,76 @@ async def test_publish_follows_a_reconnect_request(sample_flv: Path, usable: boo
     upstreams.check(frames, "up", "k")
 
 
+def test_publish_from_an_encoder_on_stdin(peers: Peers, sample_flv: Path, tmp_path: Path) -> None:
+    """``ffmpeg -re ... -f flv - | trio-rtmp publish - URL``: the FLV of a live encoder
+    on a pipe, published as it comes; a player gets every packet, and the stream ends
+    when the encoder does."""
+    _server, port = serve(peers)
+    url = f"rtmp://127.0.0.1:{port}/live/piped"
+    output = tmp_path / "piped.flv"
+    player = play(peers, url, output)
+    read_end, write_end = os.pipe()
+    try:
+        encoder = peers.start(
+            ["ffmpeg", "-hide_banner", "-nostdin", "-re", "-i", sample_flv,
+             "-c", "copy", "-map", "0", "-f", "flv", "-"],
+            "encoder",
+            stdout=write_end,
+        )  # fmt: skip
+        publisher = start(peers, "publish", "-v", "-", url, "--no-realtime", stdin=read_end)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    encoder.expect_exit(0, timeout=15)
+    publisher.expect_exit(0)
+    assert "publishing stdin to rtmp://127.0.0.1:" in publisher.stderr()
+    player.expect_exit(0)
+    compare_media(sample_flv, output).assert_ok(min_compared=90, max_source_left=0)
+
+
+def test_publish_from_stdin_sends_tags_as_they_come(
+    peers: Peers, sample_flv: Path, tmp_path: Path
+) -> None:
+    """Tags on standard input go out when they arrive, not once a buffer has filled: a
+    pipe that holds the start of a stream and stays open gets that start played.  Ctrl-C
+    stops the publisher while it waits on the pipe."""
+    _server, port = serve(peers)
+    url = f"rtmp://127.0.0.1:{port}/live/trickle"
+    output = tmp_path / "trickle.flv"
+    player = play(peers, url, output)
+    source = sample_flv.read_bytes()
+    # The file's first 20 KB: its header, metadata, sequence headers and first frames,
+    # ending inside a tag.  Far less than a read's 64 KiB.
+    head = source[:20_000]
+    reader = FlvReader()
+    sent = [e for e in reader.receive_data(head) if isinstance(e, FlvTag)]
+    media = [t for t in sent if t.tag_type in (TagType.AUDIO, TagType.VIDEO)]
+    assert len(media) >= 10
+    read_end, write_end = os.pipe()
+    try:
+        publisher = start(peers, "publish", "-v", "-", url, "--no-realtime", stdin=read_end)
+        os.write(write_end, head)
+        deadline = time.monotonic() + WAIT
+        while len(media_tags(output)) < len(media):
+            assert time.monotonic() < deadline, (len(media_tags(output)), len(media))
+            time.sleep(0.05)
+        assert [t.data for t in media_tags(output)] == [t.data for t in media]
+        assert publisher.running
+        stop_with_sigint(publisher, 130)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    player.expect_exit(0)  # the publisher left: the stream ended
+
+
+def media_tags(path: Path) -> list[FlvTag]:
+    """The audio and video tags in the FLV file at ``path`` so far (maybe being written)."""
+    reader = FlvReader()
+    events = reader.receive_data(path.read_bytes()) if path.exists() else []
+    kinds = (TagType.AUDIO, TagType.VIDEO)
+    return [e for e in events if isinstance(e, FlvTag) and e.tag_type in kinds]
+
+
 def test_publish_bad_input(tmp_path: Path) -> None:
     missing = run("publish", tmp_path / "missing.flv", "rtmp://127.0.0.1:1/live/x")
     assert missing.returncode == 2
@@ -573,6 +648,12 @@ def test_publish_bad_input(tmp_path: Path) -> None:
     not_flv = run("publish", text, "rtmp://127.0.0.1:1/live/x")
     assert not_flv.returncode == 2
     assert_clean_error(not_flv, r"text\.flv is not an FLV file")
+    empty_stdin = run("publish", "-", "rtmp://127.0.0.1:1/live/x")
+    assert empty_stdin.returncode == 2
+    assert_clean_error(empty_stdin, r"stdin is not an FLV file")
+    loop_stdin = run("publish", "-", "rtmp://127.0.0.1:1/live/x", "--loop")
+    assert loop_stdin.returncode == 2
+    assert_clean_error(loop_stdin, r"--loop needs a file")
 
 
 # -- play ------------------------------------------------------------------------------
@@ -877,11 +958,13 @@ def test_status_line_and_progress_bar_on_a_terminal(
     server, port = serve(peers, "-v")
     url = f"rtmp://127.0.0.1:{port}/live/tty"
 
-    def on_terminal(*args: object) -> tuple[subprocess.Popen[bytes], int]:
+    def on_terminal(
+        *args: object, stdin: Any = subprocess.DEVNULL
+    ) -> tuple[subprocess.Popen[bytes], int]:
         controller, terminal = os.openpty()
         process = subprocess.Popen(
             [*CLI, *map(str, args)],
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=subprocess.DEVNULL,
             stderr=terminal,
         )
@@ -921,3 +1004,14 @@ def test_status_line_and_progress_bar_on_a_terminal(
     assert "\r" in status and status.endswith("\n")
     assert re.search(r"time 00:00:0\d\.\d  \d+ kbit/s  2\d\.\d fps  \d+\.\d KiB", status), status
     assert re.search(r"\[#{24}\] 100%  00:00:0\d\.\d / 00:00:02\.\d", progress), progress
+    # From stdin, with no size to show progress against: media time, bitrate, bytes.
+    with sample.open("rb") as stdin:
+        publisher, publisher_tty = on_terminal("publish", "-", url, stdin=stdin)
+    try:
+        assert publisher.wait(timeout=15) == 0
+    finally:
+        if publisher.poll() is None:
+            publisher.kill()
+            publisher.wait(timeout=WAIT)
+    progress = read_all(publisher_tty)
+    assert re.search(r"stdin  00:00:0[12]\.\d  \d+ kbit/s  \d+\.\d KiB", progress), progress

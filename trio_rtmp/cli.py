@@ -5,7 +5,7 @@
 * ``serve``: the live relay (:class:`trio_rtmp.relay.Relay`); anyone may publish
   ``rtmp://HOST:PORT/APP/KEY`` and anyone may play the same URL;
 * ``play URL``: play a stream and write it as FLV, to a file or to stdout;
-* ``publish FILE.flv URL``: publish an FLV file, paced at real time;
+* ``publish FILE.flv URL``: publish an FLV file (or stdin, ``-``), paced at real time;
 * ``probe URL``: what a stream carries (codecs, resolution, frame rate, bitrates).
 
 Errors are one line on stderr (``trio-rtmp: error: ...``) and an exit status:
@@ -259,13 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     publish = commands.add_parser(
         "publish",
         parents=[verbose],
-        help="publish an FLV file",
+        help="publish an FLV file (or stdin)",
         description=(
-            "Publish an FLV file, paced at real time by its timestamps.  A server's "
+            "Publish an FLV file, or FLV from stdin ('-'), paced at real time by its "
+            "timestamps.  A server's "
             "reconnect request is followed at the next keyframe."
         ),
     )
-    publish.add_argument("file", metavar="FILE.flv")
+    publish.add_argument("file", metavar="FILE.flv", help="the FLV file; '-' is stdin")
     publish.add_argument("url", metavar="URL")
     publish.add_argument(
         "--loop", action="store_true", help="start over at the end, forever (timestamps go on)"
@@ -1206,27 +1207,41 @@ def _script_values(tag: FlvTag, limits: Limits = DEFAULT_LIMITS) -> list[Any] | 
 
 
 class _FlvSource:
-    """An FLV file read a piece at a time (never whole), as tags."""
+    """An FLV file, or standard input (``-``), read a piece at a time (never whole), as
+    tags."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: str) -> None:
+        #: Standard input: a pipe from an encoder, say; it cannot be read twice.
+        self.stdin = path == "-"
+        self.name = "stdin" if self.stdin else path
         try:
-            self._file: IO[bytes] = open(path, "rb")  # noqa: SIM115 (closed in close())
-            self.size = os.fstat(self._file.fileno()).st_size
-            head = self._file.read(9)
+            self._file: IO[bytes] = sys.stdin.buffer if self.stdin else open(path, "rb")  # noqa: SIM115 (closed in close())
+            self._fd = self._file.fileno()
+            #: The file's size (0 for standard input, whose size is not known).
+            self.size = 0 if self.stdin else os.fstat(self._fd).st_size
         except OSError as exc:
             raise CLIError(f"cannot read {_os_error(exc)}", EXIT_USAGE) from None
-        if len(head) < 9 or head[:3] != b"FLV":
-            self._file.close()
-            raise CLIError(f"{path} is not an FLV file", EXIT_USAGE)
         #: How far into the file the caller got (it adds each tag's size when done).
         self.position = 0
         self._reader = FlvReader()
-        self._ended = True
+        self._ended = False
+        self._started = False
+        self._head = b""
+
+    async def check(self) -> None:
+        """Fail (a usage error) unless the input starts as an FLV file does."""
+        head = await self._read(9)
+        if len(head) < 9 or head[:3] != b"FLV":
+            raise CLIError(f"{self.name} is not an FLV file", EXIT_USAGE)
+        self._head = head
 
     async def rewind(self) -> None:
-        """Start reading from the beginning."""
-        await trio.to_thread.run_sync(self._file.seek, 0)
+        """Start reading from the beginning (again)."""
+        if self._started:
+            assert not self.stdin
+            await trio.to_thread.run_sync(self._file.seek, 0)
+            self._head = b""
+        self._started = True
         self._reader = FlvReader()
         self._ended = False
         self.position = 0
@@ -1235,11 +1250,13 @@ class _FlvSource:
         """The next tags (maybe none yet), or None at the end of the file."""
         if self._ended:
             return None
-        data = await trio.to_thread.run_sync(self._file.read, _READ_SIZE)
+        data = await self._read(_READ_SIZE)
+        if self._head:
+            data, self._head = self._head + data, b""
         try:
             events = self._reader.receive_data(data)
         except ProtocolError as exc:
-            raise CLIError(f"{self.path}: not FLV after byte {self.position}: {exc}") from None
+            raise CLIError(f"{self.name}: not FLV after byte {self.position}: {exc}") from None
         tags = []
         for event in events:
             if type(event) is FlvTag:
@@ -1250,12 +1267,23 @@ class _FlvSource:
                 self._ended = True
                 if event.truncated:
                     logger.warning(
-                        "%s ends inside a tag (%d bytes ignored)", self.path, event.unparsed
+                        "%s ends inside a tag (%d bytes ignored)", self.name, event.unparsed
                     )
         return tags
 
+    async def _read(self, size: int) -> bytes:
+        if self.stdin:
+            # What the pipe has, up to ``size``: a live encoder's tags go out as they
+            # come, not once 64 KiB have gathered.  A read that waits on a quiet pipe
+            # cannot be interrupted, so Ctrl-C leaves it behind.
+            # (os.read, not the buffered reader: a thread left behind in that would
+            # hold its lock, and Python aborts at exit over such a lock.)
+            return await trio.to_thread.run_sync(os.read, self._fd, size, abandon_on_cancel=True)
+        return await trio.to_thread.run_sync(self._file.read, size)
+
     def close(self) -> None:
-        self._file.close()
+        if not self.stdin:
+            self._file.close()
 
 
 class _PublishProgress:
@@ -1270,13 +1298,16 @@ class _PublishProgress:
         self._line = _Line(sys.stderr)
 
     def text(self) -> str:
+        bitrate, _ = self.window.rates()
+        when = _clock(self.media_time)
+        if self.source.stdin:
+            # No size to measure progress against: the media time and bytes so far.
+            return f"stdin  {when}  {_rate(bitrate)}  {_size(self.source.position)}"
         size = max(self.source.size, 1)
         fraction = min(self.source.position / size, 1.0)
         width = 24
         filled = int(fraction * width)
         bar = "#" * filled + "-" * (width - filled)
-        bitrate, _ = self.window.rates()
-        when = _clock(self.media_time)
         if self.total:
             when += f" / {_clock(self.total)}"
         loop = f"  loop {self.loop}" if self.loop > 1 else ""
@@ -1294,10 +1325,13 @@ class _PublishProgress:
 
 async def _publish(args: argparse.Namespace, stop: _Stop) -> int:
     url = _parse_url(args.url)
-    source = _FlvSource(Path(args.file))
+    if args.file == "-" and args.loop:
+        raise CLIError("--loop needs a file: standard input cannot be read again", EXIT_USAGE)
+    source = _FlvSource(args.file)
     try:
+        await source.check()
         progress = _PublishProgress(source) if _stderr_is_terminal() and not args.verbose else None
-        logger.info("publishing %s to %s", source.path, _where(url))
+        logger.info("publishing %s to %s", source.name, _where(url))
         async with trio.open_nursery() as connections:
             publisher = _Publisher(connections)
             await publisher.open(args.url, None)
@@ -1511,9 +1545,9 @@ async def _send_file(
         used = [(span, 40 if kind == TagType.VIDEO else 23) for kind, span in spans.items()]
         shifts = [span.next_offset(step) for span, step in used if span.first is not None]
         if not shifts:
-            raise CLIError(f"{source.path} has no audio or video to loop", EXIT_USAGE)
+            raise CLIError(f"{source.name} has no audio or video to loop", EXIT_USAGE)
         offset += max(shifts)
-        logger.info("looping %s (pass %d)", source.path, passes + 1)
+        logger.info("looping %s (pass %d)", source.name, passes + 1)
 
 
 async def _send_script(

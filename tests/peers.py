@@ -41,6 +41,8 @@ the peers first.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import http.server
 import json
 import logging
@@ -49,6 +51,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -1865,4 +1868,20 @@ class Peers:
         if live:
             command.append("-v")
         command += list(extra)
+        return self.start(command, name)
+
+    def librtmp_publish(
+        self, url: str, source: Path, *, realtime: bool = True, name: str = "librtmp-publish"
+    ) -> PeerProcess:
+        """librtmp (rtmpdump's library) publishing the FLV file ``source`` to ``url``, as
+        encoders built on it do: ``tests/librtmp_publish.py`` drives it through ctypes.
+        ``realtime`` paces the tags by their timestamps.  Returns at once; it exits 0
+        once all of the file is sent.
+
+            peers.librtmp_publish(url, sample_flv).expect_exit(0, timeout=15)
+        """
+        if ctypes.util.find_library("rtmp") is None:
+            missing_peer(f"librtmp is not installed (Debian package: {PEER_PACKAGES['rtmpdump']})")
+        command = [sys.executable, str(Path(__file__).with_name("librtmp_publish.py"))]
+        command += [str(source), url, *(["--realtime"] if realtime else [])]
         return self.start(command, name)

@@ -374,6 +374,27 @@ def test_serve_rtmps_and_rtmp_share_the_relay(
         assert f"live/both: {line}" in log, log
 
 
+def test_serve_rtmps_to_librtmp(
+    peers: Peers, tls_certificate: Any, short_sample: Path, tmp_path: Path
+) -> None:
+    """librtmp (rtmpdump, and encoders built on the library) over ``rtmps://``: it
+    publishes and plays.  Its TLS reading fails on the session tickets a TLS 1.3 server
+    sends after the handshake, so the relay sends none."""
+    server, _port = serve(
+        peers, "--tls-port", "0", "--tls-cert", tls_certificate.cert_path,
+        "--tls-key", tls_certificate.key_path,
+    )  # fmt: skip
+    found = re.search(r"relay listening on rtmps://127\.0\.0\.1:(\d+)\n", server.stdout())
+    assert found, server.stdout()
+    url = f"rtmps://127.0.0.1:{found.group(1)}/live/librtmp"
+    output = tmp_path / "rtmpdump.flv"
+    dump = peers.rtmpdump_play(url, output, idle_timeout=3)
+    dump.wait_for_log("Starting Live Stream")
+    peers.librtmp_publish(url, short_sample).expect_exit(0, timeout=15)
+    dump.run_for(0.5)
+    compare_media(short_sample, output).assert_ok(min_compared=20, max_source_left=0)
+
+
 def test_serve_tls_options(tls_certificate: Any, tmp_path: Path) -> None:
     result = run("serve", "--tls-key", tls_certificate.key_path)
     assert result.returncode == 2

@@ -1,6 +1,6 @@
 """The live relay (trio_rtmp.relay) against real peers.
 
-FFmpeg publishes and FFmpeg, rtmpdump, our client and the asyncio example play; what
+FFmpeg (or librtmp) publishes and FFmpeg, rtmpdump, our client and the asyncio example play; what
 each player gets is compared with the source (ffprobe, packet by packet, from the join
 point), and a late joiner must decode without an error.  Also: our client publishing
 to FFmpeg, FLV recording, push to nginx-rtmp (and reconnecting), nginx-rtmp pushing to
@@ -289,6 +289,42 @@ async def test_ffmpeg_player_sees_only_the_media(
         assert await player.wait_async() == 0, player.log()
         server.stop()
     assert sorted(s.media for s in probe_streams(out)) == ["audio", "video"]
+
+
+async def test_librtmp_publishes_every_player_plays(
+    peers: Peers, rtmpdump: str, sample_flv: Path, tmp_path: Path
+) -> None:
+    """librtmp (rtmpdump's library, which encoders and cameras publish with) publishes in
+    real time: releaseStream, FCPublish, createStream, publish, then the file's tags cut
+    into messages by librtmp itself (``onMetaData`` as ``@setDataFrame``), then
+    FCUnpublish and deleteStream.  FFmpeg, rtmpdump and our client play every packet,
+    and the metadata reaches our client as librtmp sent it."""
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        url = relay_url(server, "librtmp")
+        ffmpeg = peers.ffmpeg_play(url, tmp_path / "ffmpeg.flv")
+        dump = peers.rtmpdump_play(url, tmp_path / "rtmpdump.flv", idle_timeout=3)
+        client = ClientPlayer(url)
+        await nursery.start(client.run)
+        await wait_for(lambda: players(relay, "librtmp") == 3, what="three players")
+        publisher = peers.librtmp_publish(url, sample_flv)
+        assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+        assert "librtmp_publish: done" in publisher.stderr()
+        # librtmp's RTMP_Close unpublishes: the stream ends for the players.
+        assert await ffmpeg.wait_async() == 0, ffmpeg.log()
+        with trio.fail_after(WAIT):
+            await client.done.wait()
+        await dump.run_for_async(0.5)
+        assert client.error is None
+        server.stop()
+    for name in ("ffmpeg.flv", "rtmpdump.flv"):
+        compare_media(sample_flv, tmp_path / name).assert_ok(min_compared=90, max_source_left=0)
+    compare_media(sample_flv, client.flv(tmp_path / "client.flv")).assert_ok(
+        min_compared=90, max_source_left=0
+    )
+    [source_metadata] = [t for t in read_tags(sample_flv) if t.tag_type == 18]
+    [played_metadata] = [t for t in client.tags() if t.tag_type == 18]
+    assert played_metadata.data == source_metadata.data
 
 
 def ipv6_loopback() -> bool:

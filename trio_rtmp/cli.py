@@ -743,6 +743,10 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
                 raise CLIError(f"{option} needs --tls-cert", EXIT_USAGE)
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    # No TLS 1.3 session tickets: librtmp (rtmpdump, and encoders built on it) fails its
+    # handshake on the tickets a server sends after the TLS handshake, and an RTMP
+    # connection lasts too long for resuming a session to matter.
+    context.num_tickets = 0
     try:
         context.load_cert_chain(args.tls_cert, args.tls_key)
     except OSError as exc:

@@ -32,6 +32,7 @@ from server_support import (
 
 import trio_rtmp
 import trio_rtmp.media
+import trio_rtmp.server as server_module
 from trio_rtmp.core import events as ev
 from trio_rtmp.core.chunks import encode_message
 from trio_rtmp.core.config import Limits
@@ -328,6 +329,24 @@ async def test_reject_play(reject: trio_rtmp.Reject, error: type[Exception], cod
                 await client.play()
             assert info.value.code == code  # type: ignore[attr-defined]
         server.stop()
+
+
+async def test_a_peer_without_an_address_is_logged_as_such(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A peer that resets its connection at once has no address left to ask for
+    (``remote_address`` is None); the log says so instead of "session None"."""
+    monkeypatch.setattr(server_module, "_peer_address", lambda stream: None)
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, trio_rtmp.ServerHandler)
+        with caplog.at_level(logging.INFO, logger="trio_rtmp.server"):
+            raw = await RawClient.open(server.port)
+            await raw.send_raw(b"\x06" + bytes(1536))
+            await raw.read_until_closed(timeout=WAIT)
+            await wait_for(lambda: server.statistics().connections == 0)
+        server.stop()
+    assert "session <unknown address>: protocol error: C0 version byte is 6" in caplog.text
+    assert "session None" not in caplog.text
 
 
 async def test_handler_error_closes_only_its_connection(caplog: pytest.LogCaptureFixture) -> None:

@@ -532,6 +532,10 @@ class ServerSession:
         self.stream_keys: dict[int, str] = {}
         #: The peer's address.
         self.remote_address: Any = _peer_address(stream)
+        # For log lines: a peer that resets the connection at once has no address left.
+        self._log_name: object = (
+            "<unknown address>" if self.remote_address is None else self.remote_address
+        )
         #: Free for the application (e.g. a relay's per-session state).
         self.context: dict[str, Any] = {}
 
@@ -703,9 +707,9 @@ class ServerSession:
     def _output_failed(self, exc: BaseException) -> None:
         if type(exc) is TimeoutError:
             # A write stall: worth knowing about (a player that stopped reading).
-            logger.info("session %s: closed: %s", self.remote_address, exc)
+            logger.info("session %s: closed: %s", self._log_name, exc)
         else:
-            logger.debug("session %s: output failed: %r", self.remote_address, exc)
+            logger.debug("session %s: output failed: %r", self._log_name, exc)
         self._cancel.cancel()
 
     async def _run(self) -> None:
@@ -720,24 +724,24 @@ class ServerSession:
                     finally:
                         nursery.cancel_scope.cancel()
         except* trio.TooSlowError:
-            logger.info("session %s: handshake deadline passed", self.remote_address)
+            logger.info("session %s: handshake deadline passed", self._log_name)
         except* TimeoutError as group:
-            logger.info("session %s: %s", self.remote_address, group.exceptions[0])
+            logger.info("session %s: %s", self._log_name, group.exceptions[0])
         except* (
             trio.BrokenResourceError,
             trio.ClosedResourceError,
             OSError,
             ConnectionClosed,
         ) as group:
-            logger.debug("session %s: connection lost: %r", self.remote_address, group)
+            logger.debug("session %s: connection lost: %r", self._log_name, group)
         except* ProtocolError as group:
-            logger.info("session %s: protocol error: %s", self.remote_address, group.exceptions[0])
+            logger.info("session %s: protocol error: %s", self._log_name, group.exceptions[0])
         except* Exception as group:
             # Each error with its own traceback, not the nursery's group around it.
             for error in _leaves(group):
                 logger.exception(
                     "session %s: handler or server error: %r",
-                    self.remote_address,
+                    self._log_name,
                     error,
                     exc_info=error,
                 )
@@ -767,7 +771,7 @@ class ServerSession:
         try:
             await coroutine
         except Exception:
-            logger.exception("session %s: handler failed while closing", self.remote_address)
+            logger.exception("session %s: handler failed while closing", self._log_name)
 
     async def _serve(self) -> None:
         config = self._config
@@ -957,7 +961,7 @@ class ServerSession:
                     logging.WARNING if self._data_too_large == 1 else logging.DEBUG,
                     "session %s: skipped a data message (%s) of %d bytes, over the limit "
                     "of AMF data decoded (Limits.max_amf_message_size)",
-                    self.remote_address,
+                    self._log_name,
                     " ".join(event.names) or "unnamed",
                     len(event.payload),
                 )

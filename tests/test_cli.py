@@ -617,6 +617,35 @@ def test_publish_from_an_encoder_on_stdin(peers: Peers, sample_flv: Path, tmp_pa
     compare_media(sample_flv, output).assert_ok(min_compared=90, max_source_left=0)
 
 
+def test_play_piped_into_publish_forwards_a_stream(
+    peers: Peers, sample_flv: Path, tmp_path: Path
+) -> None:
+    """``trio-rtmp play URL -o - | trio-rtmp publish - URL2 --no-realtime``: a stream
+    forwarded under another key, live, packet for packet; it ends when the source does."""
+    _server, port = serve(peers)
+    source_url = f"rtmp://127.0.0.1:{port}/live/source"
+    forwarded_url = f"rtmp://127.0.0.1:{port}/live/forwarded"
+    output = tmp_path / "forwarded.flv"
+    player = play(peers, forwarded_url, output)
+    read_end, write_end = os.pipe()
+    try:
+        source_player = peers.start(
+            [*CLI, "play", "-v", source_url, "-o", "-"], "play-source", stdout=write_end
+        )
+        forwarder = start(
+            peers, "publish", "-v", "-", forwarded_url, "--no-realtime", stdin=read_end
+        )
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    source_player.wait_for_log("play started")
+    peers.ffmpeg_publish(source_url, sample_flv).expect_exit(0, timeout=15)
+    source_player.expect_exit(0)
+    forwarder.expect_exit(0)
+    player.expect_exit(0)
+    compare_media(sample_flv, output).assert_ok(min_compared=90, max_source_left=0)
+
+
 def test_publish_from_stdin_sends_tags_as_they_come(
     peers: Peers, sample_flv: Path, tmp_path: Path
 ) -> None:

@@ -1234,7 +1234,9 @@ class _FlvSource:
 
     async def check(self) -> None:
         """Fail (a usage error) unless the input starts as an FLV file does."""
-        head = await self._read(9)
+        head = b""
+        while len(head) < 9 and (more := await self._read(9 - len(head))):
+            head += more  # a pipe may give less than asked for
         if len(head) < 9 or head[:3] != b"FLV":
             raise CLIError(f"{self.name} is not an FLV file", EXIT_USAGE)
         self._head = head

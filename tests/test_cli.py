@@ -728,6 +728,15 @@ def test_publish_bad_input(tmp_path: Path) -> None:
     loop_stdin = run("publish", "-", "rtmp://127.0.0.1:1/live/x", "--loop")
     assert loop_stdin.returncode == 2
     assert_clean_error(loop_stdin, r"--loop needs a file")
+    # (The shell closes stdin for it: preexec_fn is not safe with the threads of tests.)
+    closed_stdin = subprocess.run(
+        ["/bin/sh", "-c", 'exec "$@" <&-', "sh", *CLI, "publish", "-", "rtmp://127.0.0.1:1/live/x"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert closed_stdin.returncode == 2
+    assert_clean_error(closed_stdin, r"cannot read stdin: it is closed")
 
 
 # -- play ------------------------------------------------------------------------------

@@ -1218,13 +1218,20 @@ class _FlvSource:
         #: Standard input: a pipe from an encoder, say; it cannot be read twice.
         self.stdin = path == "-"
         self.name = "stdin" if self.stdin else path
-        try:
-            self._file: IO[bytes] = sys.stdin.buffer if self.stdin else open(path, "rb")  # noqa: SIM115 (closed in close())
-            self._fd = self._file.fileno()
-            #: The file's size (0 for standard input, whose size is not known).
-            self.size = 0 if self.stdin else os.fstat(self._fd).st_size
-        except OSError as exc:
-            raise CLIError(f"cannot read {_os_error(exc)}", EXIT_USAGE) from None
+        if self.stdin and sys.stdin is None:
+            # Python found no file descriptor 0 at start, which something else may
+            # have taken since.
+            raise CLIError("cannot read stdin: it is closed", EXIT_USAGE)
+        # Standard input is read from its file descriptor (see _read).
+        self._file: IO[bytes] | None = None
+        #: The file's size (0 for standard input, whose size is not known).
+        self.size = 0
+        if not self.stdin:
+            try:
+                self._file = open(path, "rb")  # noqa: SIM115 (closed in close())
+                self.size = os.fstat(self._file.fileno()).st_size
+            except OSError as exc:
+                raise CLIError(f"cannot read {_os_error(exc)}", EXIT_USAGE) from None
         #: How far into the file the caller got (it adds each tag's size when done).
         self.position = 0
         self._reader = FlvReader()
@@ -1244,7 +1251,7 @@ class _FlvSource:
     async def rewind(self) -> None:
         """Start reading from the beginning (again)."""
         if self._started:
-            assert not self.stdin
+            assert self._file is not None, "standard input cannot be read again"
             await trio.to_thread.run_sync(self._file.seek, 0)
             self._head = b""
         self._started = True
@@ -1278,17 +1285,17 @@ class _FlvSource:
         return tags
 
     async def _read(self, size: int) -> bytes:
-        if self.stdin:
-            # What the pipe has, up to ``size``: a live encoder's tags go out as they
-            # come, not once 64 KiB have gathered.  A read that waits on a quiet pipe
-            # cannot be interrupted, so Ctrl-C leaves it behind.
-            # (os.read, not the buffered reader: a thread left behind in that would
-            # hold its lock, and Python aborts at exit over such a lock.)
-            return await trio.to_thread.run_sync(os.read, self._fd, size, abandon_on_cancel=True)
+        if self._file is None:
+            # Standard input: what the pipe has, up to ``size``, so that a live
+            # encoder's tags go out as they come, not once 64 KiB have gathered.  A
+            # read that waits on a quiet pipe cannot be interrupted, so Ctrl-C leaves
+            # it behind.  (os.read, not sys.stdin.buffer: a thread left behind in the
+            # buffered reader would hold its lock, and Python aborts at exit over it.)
+            return await trio.to_thread.run_sync(os.read, 0, size, abandon_on_cancel=True)
         return await trio.to_thread.run_sync(self._file.read, size)
 
     def close(self) -> None:
-        if not self.stdin:
+        if self._file is not None:
             self._file.close()
 
 

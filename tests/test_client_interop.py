@@ -14,6 +14,7 @@ import math
 import re
 import socket
 import struct
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -219,6 +220,63 @@ async def test_play_from_nginx_fed_by_ffmpeg(
     assert stats.frames_delivered == len(frames)
     assert stats.bytes_received > sum(len(t.data) for t in Source(sample_flv).tags) // 2
     assert stats.bitrate_in > 0
+
+
+async def test_play_a_recording_from_nginx_vod(
+    peers: Peers, sample_flv: Path, tmp_path: Path
+) -> None:
+    """nginx-rtmp serving a file (``play DIR``, video on demand): NetStream.Play.Reset,
+    Play.Start, the file as fast as the client takes it, then onPlayStatus
+    NetStream.Play.Complete and StreamEOF.  The client gets every frame, and its frames
+    end with the recording."""
+    recordings = tmp_path / "vod"
+    recordings.mkdir()
+    (recordings / "clip.flv").write_bytes(sample_flv.read_bytes())
+    nginx = peers.nginx_rtmp(applications={"vod": f"play {recordings};"})
+    with trio.fail_after(WAIT + 10):
+        async with trio_rtmp.open_client(nginx.url("vod", "clip.flv")) as client:
+            await client.play()
+            frames = await collect(client.frames)
+    [metadata] = [f for f in frames if isinstance(f, Metadata)]
+    assert metadata.value["width"] == 320.0
+    check_against_source(frames, sample_flv, whole=True)
+    # trio-rtmp play records it, and ends by itself (StreamEOF) with status 0.
+    output = tmp_path / "played.flv"
+    player = peers.start(
+        [sys.executable, "-m", "trio_rtmp", "play", nginx.url("vod", "clip.flv"), "-o", output],
+        "play",
+    )
+    assert await player.wait_async() == 0, player.log()
+    compare_media(sample_flv, output).assert_ok(min_compared=90, max_source_left=0)
+
+
+async def test_pause_a_recording_from_nginx_vod_after_falling_behind(
+    peers: Peers, sample_flv: Path, tmp_path: Path
+) -> None:
+    """nginx-rtmp sends a recording as fast as the client takes it, so a consumer that
+    pauses has a full channel and the answer is behind media not yet read: pause()
+    returns all the same, and the frames up to it are the file's first, in order."""
+    recordings = tmp_path / "vod"
+    recordings.mkdir()
+    (recordings / "clip.flv").write_bytes(sample_flv.read_bytes())
+    nginx = peers.nginx_rtmp(applications={"vod": f"play {recordings};"})
+    with trio.fail_after(WAIT + 10):
+        async with trio_rtmp.open_client(
+            nginx.url("vod", "clip.flv"), frame_buffer=4, response_timeout=5
+        ) as client:
+            await client.play()
+            while client.frames.statistics().current_buffer_used < 4:
+                await trio.sleep(0.01)
+            with trio.fail_after(2):
+                await client.pause()
+            frames = []
+            with trio.move_on_after(0.5):
+                async for frame in client.frames:
+                    frames.append(frame)
+    samples = [f for f in frames if isinstance(f, VideoSample)]
+    assert len(samples) >= 10
+    source = [p for p in probe_packets(sample_flv) if p.media == "video"]
+    assert [s.dts for s in samples] == [p.dts for p in source[: len(samples)]]
 
 
 # -- publishing to nginx-rtmp ------------------------------------------------------------

@@ -729,6 +729,73 @@ async def test_pause_and_resume_a_live_stream(
     assert after[1].timestamp - before[-1].timestamp >= 1300
 
 
+@pytest.mark.parametrize("server_kind", ["relay", "nginx"])
+async def test_pause_and_resume_when_the_player_has_fallen_behind(
+    peers: Peers, sample_media: SampleCache, server_kind: str
+) -> None:
+    """A player that stopped reading (its frames channel full, the socket full behind
+    it) pauses: what answers the pause comes behind media the server had already sent,
+    so the client reads on, holds those frames and returns from ``pause()`` at once
+    (it used to wait out its response timeout).  ``resume()`` works the same way, with
+    the channel still full.  Every frame comes out once, in order, none missing."""
+    source = sample_media.get(seconds=2, bframes=False)
+    async with trio.open_nursery() as nursery:
+        if server_kind == "relay":
+            _relay, server = await start_relay(nursery)
+            url = relay_url(server, "behind")
+        else:
+            url = peers.nginx_rtmp().url("live", "behind")
+        publisher = peers.ffmpeg_publish(url, source, loop=True)
+        try:
+            async with trio_rtmp.open_client(
+                url, demux=False, frame_buffer=4, response_timeout=5
+            ) as client:
+                await client.play()
+                with trio.fail_after(WAIT):
+                    while client.frames.statistics().current_buffer_used < 4:
+                        await trio.sleep(0.01)
+                await trio.sleep(1)  # about 25 more video frames, sent or on their way
+                with trio.fail_after(2):
+                    await client.pause()
+                assert client.paused
+                await trio.sleep(0.5)
+                assert client.frames.statistics().current_buffer_used == 4
+                with trio.fail_after(2):
+                    await client.resume()
+                tags = await take_after_resuming(client, video_frames=25)
+        finally:
+            await publisher.stop_async()
+        if server_kind == "relay":
+            server.stop()
+    video = [t for t in tags if t.tag_type == 9]
+    headers = [i for i, t in enumerate(video) if video_info(t.data) == (False, True)]
+    assert len(headers) == 2, headers
+    before, after = video[1 : headers[1]], video[headers[1] + 1 :]
+    # Up to the pause, every frame: 40 ms apart (25 fps), or a little more from one
+    # pass of the looped source to the next; a missing frame would make 80 ms.
+    gaps = [b.timestamp - a.timestamp for a, b in itertools.pairwise(before)]
+    assert len(before) >= 20 and all(0 < gap < 80 for gap in gaps), gaps
+    # After it: a keyframe first, then the stream in order.
+    assert video_info(after[0].data) == (True, False)
+    assert all(a.timestamp < b.timestamp for a, b in itertools.pairwise(after))
+
+
+async def take_after_resuming(client: trio_rtmp.RTMPClient, video_frames: int) -> list[FlvTag]:
+    """The frames of a raw player, up to ``video_frames`` video frames after its second
+    video sequence header (where a resumed play starts), within a bounded time."""
+    tags: list[FlvTag] = []
+    headers = after = 0
+    with trio.fail_after(WAIT):
+        while after < video_frames:
+            tag = await client.frames.receive()
+            assert isinstance(tag, FlvTag)
+            tags.append(tag)
+            if tag.tag_type == 9:
+                headers += video_info(tag.data) == (False, True)
+                after += headers == 2
+    return tags
+
+
 async def test_a_player_toggling_pause_disturbs_no_one(
     peers: Peers, sample_media: SampleCache, caplog: pytest.LogCaptureFixture
 ) -> None:

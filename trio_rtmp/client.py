@@ -24,6 +24,7 @@ Backpressure
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import os
@@ -68,6 +69,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _READ_SIZE = 65536
+# Bytes of media the reader holds beside a full frames channel while a command waits
+# for its answer (see RTMPClient._deliver).
+_HELD_BYTES = 16 * 1024 * 1024
 _SET_DATA_FRAME = amf0.encode("@setDataFrame")
 #: The items a client delivers: frames, or raw tags when ``demux=False``.
 Item = Frame | FlvTag
@@ -194,6 +198,16 @@ class RTMPClient(trio.abc.AsyncResource):
             self._frames_out = receiver
         self._send_lock = trio.Lock()
         self._waiters: list[_Waiter] = []
+        # Frames the reader could not put in a full channel while a command waited for
+        # its answer, and their sizes; the pump delivers them in order (see _deliver).
+        self._held: collections.deque[tuple[Item, int]] = collections.deque()
+        self._held_bytes = 0
+        self._held_added = trio.Event()
+        self._held_taken = trio.Event()
+        # The reader's wait for the pump (backpressure), which a new waiter cancels.
+        self._held_wait: trio.CancelScope | None = None
+        # The frames ended with frames still held: the pump closes the channel after them.
+        self._close_when_delivered = False
         self._lost: BaseException | None = None
         self._closed = False
         self._closing = False
@@ -474,6 +488,7 @@ class RTMPClient(trio.abc.AsyncResource):
             await self._close_done.wait()
             return
         self._closing = True
+        self._drop_held()
         try:
             with trio.move_on_after(self._close_timeout) as scope:
                 scope.shield = True
@@ -552,6 +567,10 @@ class RTMPClient(trio.abc.AsyncResource):
     def _expect(self, match: Callable[[ev.Event], bool]) -> _Waiter:
         waiter = _Waiter(match)
         self._waiters.append(waiter)
+        if self._held_wait is not None:
+            # The reader waits for room for frames: the answer may be behind them, so
+            # it must read on (see _deliver).
+            self._held_wait.cancel()
         return waiter
 
     async def _wait(self, waiter: _Waiter, what: str, timeout: float | None = None) -> ev.Event:
@@ -602,11 +621,26 @@ class RTMPClient(trio.abc.AsyncResource):
             waiter.done.set()
 
     def _end_frames(self, error: BaseException | None = None) -> None:
-        """End the frames: cleanly, or with ``error`` raised to the consumer."""
+        """End the frames: cleanly, or with ``error`` raised to the consumer (after the
+        frames received before, held ones included)."""
         if not self._ended:
             self._ended = True
             self._frames_error = error
+            if self._held and not self._closing:
+                self._close_when_delivered = True
+            else:
+                self._frames_out.close()
+        self._held_added.set()  # the pump delivers the rest, or ends
+
+    def _drop_held(self) -> None:
+        """Closing: the frames held for delivery are dropped, as later ones are."""
+        if self._held or self._close_when_delivered:
+            self._held.clear()
+            self._held_bytes = 0
+            self._close_when_delivered = False
             self._frames_out.close()
+        self._held_added.set()
+        self._held_taken.set()
 
     async def _flush(self) -> None:
         """Send whatever the core has queued."""
@@ -664,18 +698,22 @@ class RTMPClient(trio.abc.AsyncResource):
         try:
             with self._reader_scope:
                 task_status.started()
-                try:
-                    await self._read_loop()
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                    self._lose(ConnectionClosed(f"the connection to the server failed: {exc}"))
-                except ProtocolError as exc:
-                    logger.warning("protocol error from %s: %s", self._url.host, exc)
-                    self._lose(ConnectionClosed(f"the server broke the protocol: {exc}"))
-                except ConnectionClosed as exc:
-                    self._lose(exc)
-                except Exception as exc:  # a bug: report it, never kill the user's nursery
-                    logger.exception("trio-rtmp client reader failed")
-                    self._lose(ConnectionClosed(f"internal error: {exc!r}"))
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._pump)
+                    try:
+                        await self._read_loop()
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                        self._lose(ConnectionClosed(f"the connection to the server failed: {exc}"))
+                    except ProtocolError as exc:
+                        logger.warning("protocol error from %s: %s", self._url.host, exc)
+                        self._lose(ConnectionClosed(f"the server broke the protocol: {exc}"))
+                    except ConnectionClosed as exc:
+                        self._lose(exc)
+                    except Exception as exc:  # a bug: report it, never kill the user's nursery
+                        logger.exception("trio-rtmp client reader failed")
+                        self._lose(ConnectionClosed(f"internal error: {exc!r}"))
+                    # The pump goes on until it has delivered what it holds.
+                    self._held_added.set()
         finally:
             self._reader_done.set()
             if not self._closing and self._lost is None:
@@ -739,17 +777,18 @@ class RTMPClient(trio.abc.AsyncResource):
                 )
                 return
             for frame in frames:
-                await self._deliver(frame)
+                await self._deliver(frame, len(event.payload))
         else:
             tag_type = TagType.VIDEO if isinstance(event, ev.VideoData) else TagType.AUDIO
-            await self._deliver(FlvTag(int(tag_type), event.timestamp, event.payload))
+            tag = FlvTag(int(tag_type), event.timestamp, event.payload)
+            await self._deliver(tag, len(event.payload))
 
     async def _metadata(self, event: ev.StreamMetadata) -> None:
         if self._demux:
             await self._deliver(Metadata("onMetaData", event.metadata))
         else:
             body = amf0.encode("onMetaData", ECMAArray(event.metadata))
-            await self._deliver(FlvTag(int(TagType.SCRIPT), event.timestamp, body))
+            await self._deliver(FlvTag(int(TagType.SCRIPT), event.timestamp, body), len(body))
 
     async def _large_data(self, event: ev.DataTooLarge) -> None:
         if event.names[:1] != ("onMetaData",):
@@ -762,17 +801,65 @@ class RTMPClient(trio.abc.AsyncResource):
             )
         else:
             # Passed on as it came, undecoded: a recording keeps it whole.
-            await self._deliver(FlvTag(int(TagType.SCRIPT), event.timestamp, event.payload))
+            tag = FlvTag(int(TagType.SCRIPT), event.timestamp, event.payload)
+            await self._deliver(tag, len(event.payload))
 
-    async def _deliver(self, item: Item) -> None:
+    async def _deliver(self, item: Item, size: int = 0) -> None:
+        """Put ``item`` (of about ``size`` bytes) in the frames channel.
+
+        A full channel pushes back: the reader waits, stops reading the socket, and the
+        server has to slow down.  Except while a command waits for its answer (pause,
+        resume...): the answer may be behind media the server already sent, so the
+        reader reads on and holds the frames that do not fit (up to _HELD_BYTES), and
+        the pump task puts them in the channel, in order, as room comes.
+        """
         if self._ended:
             return
-        try:
-            await self._frames_out.send(item)
-            self._frames_delivered += 1
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            # The consumer closed its end: keep the connection, drop the frames.
-            self._ended = True
+        if not self._held:
+            try:
+                self._frames_out.send_nowait(item)
+            except trio.WouldBlock:
+                pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                # The consumer closed its end: keep the connection, drop the frames.
+                self._ended = True
+                return
+            else:
+                self._frames_delivered += 1
+                return
+        self._held.append((item, size))
+        self._held_bytes += size
+        self._held_added.set()
+        while self._held and (not self._waiters or self._held_bytes > _HELD_BYTES):
+            with trio.CancelScope() as self._held_wait:
+                await self._held_taken.wait()
+            self._held_wait = None
+
+    async def _pump(self) -> None:
+        """Deliver the frames :meth:`_deliver` holds, in order, as the channel takes them."""
+        held = self._held
+        while True:
+            if not held:
+                if self._ended:
+                    if self._close_when_delivered:
+                        self._frames_out.close()
+                    return
+                await self._held_added.wait()
+                self._held_added = trio.Event()
+                continue
+            item, size = held[0]
+            try:
+                await self._frames_out.send(item)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._ended = True  # the consumer closed its end (or the client closed)
+                held.clear()
+                self._held_bytes = 0
+            else:
+                held.popleft()
+                self._held_bytes -= size
+                self._frames_delivered += 1
+            self._held_taken.set()
+            self._held_taken = trio.Event()
 
     async def _control(self, event: ev.Event) -> None:
         self._dispatch_control(event)

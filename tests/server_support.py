@@ -277,3 +277,18 @@ class MovingUpstreams:
         assert new[0][2] == (False, True)
         assert new[1][2] == (True, False) and new[1][1] > self.asked[0]
         assert before + [g[1] for g in new[1:]] == frames
+
+
+def spy_on_tcp_nodelay(monkeypatch: Any) -> list[tuple[trio.SocketStream, bool]]:
+    """Record every TCP_NODELAY that Trio socket streams set, as (stream, on), from now
+    on (``monkeypatch``: pytest's fixture, which undoes it)."""
+    calls: list[tuple[trio.SocketStream, bool]] = []
+    setsockopt = trio.SocketStream.setsockopt
+
+    def spy(self: trio.SocketStream, level: int, option: int, value: Any, *rest: Any) -> None:
+        if (level, option) == (socket.IPPROTO_TCP, socket.TCP_NODELAY):
+            calls.append((self, bool(value)))
+        setsockopt(self, level, option, value, *rest)
+
+    monkeypatch.setattr(trio.SocketStream, "setsockopt", spy)
+    return calls

@@ -16,7 +16,6 @@ import itertools
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,7 +34,13 @@ from peers import (
     free_port,
     probe_packets,
 )
-from server_support import MovingUpstreams, keyframe_index_metadata, read_tags, write_flv
+from server_support import (
+    MovingUpstreams,
+    keyframe_index_metadata,
+    read_tags,
+    spy_on_tcp_nodelay,
+    write_flv,
+)
 
 import trio_rtmp
 from trio_rtmp import Metadata, cli
@@ -291,15 +296,7 @@ async def test_serve_tcp_nodelay(
     """By default the relay turns Nagle's algorithm back on for each connection (Trio
     turns it off); ``--tcp-nodelay`` leaves it off.  Run in this process, so that the
     socket options the server sets can be seen."""
-    calls: list[tuple[trio.SocketStream, bool]] = []
-    setsockopt = trio.SocketStream.setsockopt
-
-    def spy(self: trio.SocketStream, level: int, option: int, value: Any, *rest: Any) -> None:
-        if (level, option) == (socket.IPPROTO_TCP, socket.TCP_NODELAY):
-            calls.append((self, bool(value)))
-        setsockopt(self, level, option, value, *rest)
-
-    monkeypatch.setattr(trio.SocketStream, "setsockopt", spy)
+    calls = spy_on_tcp_nodelay(monkeypatch)
     options = ["--tcp-nodelay"] if nodelay else []
     args = cli.build_parser().parse_args(["serve", "--host", "127.0.0.1", "--port", "0", *options])
     stop = cli._Stop()
@@ -591,6 +588,20 @@ async def test_publish_follows_a_reconnect_request(sample_flv: Path, usable: boo
     upstreams.check(frames, "up", "k")
 
 
+def piped_into_publish(
+    peers: Peers, producer: list[str], url: str
+) -> tuple[PeerProcess, PeerProcess]:
+    """``PRODUCER | trio-rtmp publish -v - URL --no-realtime``: both processes."""
+    read_end, write_end = os.pipe()
+    try:
+        producing = peers.start(producer, "producer", stdout=write_end)
+        publisher = start(peers, "publish", "-v", "-", url, "--no-realtime", stdin=read_end)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    return producing, publisher
+
+
 def test_publish_from_an_encoder_on_stdin(peers: Peers, sample_flv: Path, tmp_path: Path) -> None:
     """``ffmpeg -re ... -f flv - | trio-rtmp publish - URL``: the FLV of a live encoder
     on a pipe, published as it comes; a player gets every packet, and the stream ends
@@ -599,18 +610,12 @@ def test_publish_from_an_encoder_on_stdin(peers: Peers, sample_flv: Path, tmp_pa
     url = f"rtmp://127.0.0.1:{port}/live/piped"
     output = tmp_path / "piped.flv"
     player = play(peers, url, output)
-    read_end, write_end = os.pipe()
-    try:
-        encoder = peers.start(
-            ["ffmpeg", "-hide_banner", "-nostdin", "-re", "-i", sample_flv,
-             "-c", "copy", "-map", "0", "-f", "flv", "-"],
-            "encoder",
-            stdout=write_end,
-        )  # fmt: skip
-        publisher = start(peers, "publish", "-v", "-", url, "--no-realtime", stdin=read_end)
-    finally:
-        os.close(read_end)
-        os.close(write_end)
+    encoder, publisher = piped_into_publish(
+        peers,
+        ["ffmpeg", "-hide_banner", "-nostdin", "-re", "-i", str(sample_flv),
+         "-c", "copy", "-map", "0", "-f", "flv", "-"],
+        url,
+    )  # fmt: skip
     encoder.expect_exit(0, timeout=15)
     publisher.expect_exit(0)
     assert "publishing stdin to rtmp://127.0.0.1:" in publisher.stderr()
@@ -628,17 +633,9 @@ def test_play_piped_into_publish_forwards_a_stream(
     forwarded_url = f"rtmp://127.0.0.1:{port}/live/forwarded"
     output = tmp_path / "forwarded.flv"
     player = play(peers, forwarded_url, output)
-    read_end, write_end = os.pipe()
-    try:
-        source_player = peers.start(
-            [*CLI, "play", "-v", source_url, "-o", "-"], "play-source", stdout=write_end
-        )
-        forwarder = start(
-            peers, "publish", "-v", "-", forwarded_url, "--no-realtime", stdin=read_end
-        )
-    finally:
-        os.close(read_end)
-        os.close(write_end)
+    source_player, forwarder = piped_into_publish(
+        peers, [*CLI, "play", "-v", source_url, "-o", "-"], forwarded_url
+    )
     source_player.wait_for_log("play started")
     peers.ffmpeg_publish(source_url, sample_flv).expect_exit(0, timeout=15)
     source_player.expect_exit(0)

@@ -826,31 +826,53 @@ async def test_a_slow_consumer_slows_the_server(serve: Any) -> None:
     assert got == sent
 
 
+def sends(frames: list[Any], *, then_hang_up: bool = False) -> Handler:
+    """A FakeServer's ``after_play``: send ``frames`` (at once, into the stream's
+    buffer), then maybe hang up."""
+
+    async def after_play(server: FakeServer, stream_id: int) -> None:
+        await server.send_frames(stream_id, frames)
+        if then_hang_up:
+            await server.hang_up()
+
+    return after_play
+
+
+@asynccontextmanager
+async def fallen_behind(serve: Any, after_play: Handler) -> AsyncIterator[trio_rtmp.RTMPClient]:
+    """A client playing from a FakeServer with ``after_play``, which has stopped reading
+    its frames: its channel (4 frames) is full."""
+    async with (
+        serve(FakeServer(after_play=after_play)),
+        trio_rtmp.open_client(URL, frame_buffer=4, response_timeout=1) as client,
+    ):
+        await client.play()
+        await trio.testing.wait_all_tasks_blocked()
+        assert client.frames.statistics().current_buffer_used == 4
+        yield client
+
+
+async def take_until_quiet(client: trio_rtmp.RTMPClient) -> list[Any]:
+    """The frames until none has come for half a second."""
+    got = []
+    with trio.move_on_after(0.5):
+        async for frame in client.frames:
+            got.append(frame)
+    return got
+
+
 async def test_pause_answered_behind_frames_not_yet_read(serve: Any) -> None:
     """Pausing after falling behind: the server answers behind media it had already
     sent, which the reader, held up by a full channel, had not read.  While an answer
     is awaited the reader reads on and holds the frames that do not fit; pause()
     returns, and every frame comes out, in order."""
     sent = stream_frames(40, size=1000)
-
-    async def stream(server: FakeServer, stream_id: int) -> None:
-        await server.send_frames(stream_id, sent)  # into the stream's buffer, at once
-
-    async with (
-        serve(FakeServer(after_play=stream)) as server,
-        trio_rtmp.open_client(URL, frame_buffer=4, response_timeout=1) as client,
-    ):
-        await client.play()
-        await trio.testing.wait_all_tasks_blocked()
-        assert client.frames.statistics().current_buffer_used == 4
+    async with fallen_behind(serve, sends(sent)) as client:
         await client.pause()  # (before: ConnectionTimeout, the answer never read)
-        assert client.paused and server.conn.paused(client.stream_id or 0)
+        assert client.paused
         await client.resume()  # the channel still full
         assert not client.paused
-        got = []
-        with trio.move_on_after(0.5):
-            async for frame in client.frames:
-                got.append(frame)
+        got = await take_until_quiet(client)
     assert got == sent
 
 
@@ -859,17 +881,7 @@ async def test_frames_held_for_an_answer_come_before_the_end(serve: Any) -> None
     frames: the connection's loss (ConnectionClosed after them), and not at all once
     the client is closed (which does not wait for the consumer)."""
     sent = stream_frames(40, size=1000)
-
-    async def stream_then_vanish(server: FakeServer, stream_id: int) -> None:
-        await server.send_frames(stream_id, sent)
-        await server.hang_up()
-
-    async with (
-        serve(FakeServer(after_play=stream_then_vanish)),
-        trio_rtmp.open_client(URL, frame_buffer=4, response_timeout=1) as client,
-    ):
-        await client.play()
-        await trio.testing.wait_all_tasks_blocked()
+    async with fallen_behind(serve, sends(sent, then_hang_up=True)) as client:
         with pytest.raises(trio_rtmp.ConnectionClosed):
             await client.pause()  # read on to the end: no answer, the server left
         got = []
@@ -878,15 +890,7 @@ async def test_frames_held_for_an_answer_come_before_the_end(serve: Any) -> None
                 got.append(frame)
     assert got == sent
 
-    async def stream(server: FakeServer, stream_id: int) -> None:
-        await server.send_frames(stream_id, sent)
-
-    async with (
-        serve(FakeServer(after_play=stream)),
-        trio_rtmp.open_client(URL, frame_buffer=4, response_timeout=1) as client,
-    ):
-        await client.play()
-        await trio.testing.wait_all_tasks_blocked()
+    async with fallen_behind(serve, sends(sent)) as client:
         await client.pause()
         with trio.fail_after(0.5):  # not close_timeout (2 s): nothing waits for the consumer
             await client.aclose()
@@ -901,24 +905,12 @@ async def test_frames_held_for_an_answer_are_bounded(
     beyond it, it waits for the consumer again, and the answer may time out."""
     monkeypatch.setattr(client_module, "_HELD_BYTES", 20_000)
     sent = stream_frames(100, size=3000)  # 300 kB
-
-    async def stream(server: FakeServer, stream_id: int) -> None:
-        await server.send_frames(stream_id, sent)
-
-    async with (
-        serve(FakeServer(after_play=stream)),
-        trio_rtmp.open_client(URL, frame_buffer=4, response_timeout=1) as client,
-    ):
-        await client.play()
-        await trio.testing.wait_all_tasks_blocked()
+    async with fallen_behind(serve, sends(sent)) as client:
         with pytest.raises(trio_rtmp.ConnectionTimeout):
             await client.pause()
         # The channel's 4 frames, 20 kB held, and at most one read besides.
         assert client.statistics().bytes_received <= 4 * 3100 + 20_000 + 3100 + 65536
-        got = []
-        with trio.move_on_after(0.5):
-            async for frame in client.frames:
-                got.append(frame)
+        got = await take_until_quiet(client)
     assert got == sent
 
 

@@ -10,7 +10,6 @@ Clients are our own (``open_client``), a hand-driven sans-IO client
 from __future__ import annotations
 
 import logging
-import socket
 import struct
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +25,7 @@ from server_support import (
     open_fds,
     publish_tags,
     read_tags,
+    spy_on_tcp_nodelay,
     wait_for,
     write_flv,
 )
@@ -698,15 +698,7 @@ async def test_replies_and_stream_ends_are_not_held_for_coalescing(
     acknowledges what went before, and a client with nothing to say delays that by
     40 ms (Linux) to 200 ms (Windows).  The session pushes its answers to commands and
     the end of a play out at once: TCP_NODELAY on, then off again, on its socket."""
-    calls: list[tuple[trio.SocketStream, bool]] = []
-    setsockopt = trio.SocketStream.setsockopt
-
-    def spy(self: trio.SocketStream, level: int, option: int, value: Any, *rest: Any) -> None:
-        if (level, option) == (socket.IPPROTO_TCP, socket.TCP_NODELAY):
-            calls.append((self, bool(value)))
-        setsockopt(self, level, option, value, *rest)
-
-    monkeypatch.setattr(trio.SocketStream, "setsockopt", spy)
+    calls = spy_on_tcp_nodelay(monkeypatch)
     go = trio.Event()
 
     class Clip(trio_rtmp.ServerHandler):

@@ -1200,6 +1200,29 @@ async def test_the_reader_cancelled_from_outside(serve: Any) -> None:
         await client.aclose()
 
 
+async def test_the_reader_cancelled_from_outside_with_frames_held(serve: Any) -> None:
+    """The same with frames held for a pause: they are lost with the reader, and the
+    frames end (with the error) instead of waiting for them forever."""
+    sent = stream_frames(40, size=1000)
+    async with serve(FakeServer(after_play=sends(sent))), trio.open_nursery() as outer:
+        async with trio.open_nursery() as nursery:
+            client = await trio_rtmp.connect_client(
+                nursery, URL, frame_buffer=4, response_timeout=60
+            )
+            await client.play()
+            await trio.testing.wait_all_tasks_blocked()
+            outer.start_soon(client.pause)  # never answered: the server's buffer is full
+            await trio.testing.wait_all_tasks_blocked()
+            assert client._held  # (the frames the reader read on for)
+            nursery.cancel_scope.cancel()
+        got = []
+        with trio.fail_after(1), pytest.raises(trio_rtmp.ConnectionClosed, match="cancelled"):
+            async for frame in client.frames:
+                got.append(frame)
+        assert got == sent[:4]
+        await client.aclose()
+
+
 @pytest.mark.parametrize("call", ["send_tag", "send_metadata", "pause", "play"])
 async def test_a_cancelled_caller_is_cancelled_not_told_the_reader_died(
     serve: Any, call: str

@@ -720,6 +720,10 @@ class RTMPClient(trio.abc.AsyncResource):
                 # Cancelled from outside (the nursery it runs in): nothing reads any more.
                 self._reader_cancelled = True
                 self._lose(ConnectionClosed("the client's reader task was cancelled"))
+            if self._close_when_delivered:
+                # The pump was cancelled too: the frames it held are lost, and the
+                # consumer must see the end rather than wait for them.
+                self._drop_held()
 
     async def _read_loop(self) -> None:
         conn = self._conn

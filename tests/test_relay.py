@@ -22,7 +22,6 @@ import logging
 import os
 import signal
 import socket
-import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -426,8 +425,7 @@ async def test_rtmps_ffmpeg_publishes_and_plays(
     """The relay over TLS (the session output without the direct socket path): FFmpeg
     publishes and plays rtmps://, verifying the certificate."""
     sample = sample_media.get(seconds=2)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls_certificate.cert_path, tls_certificate.key_path)
+    context = trio_rtmp.server_ssl_context(tls_certificate.cert_path, tls_certificate.key_path)
     verify = ["-tls_verify", "1", "-ca_file", str(tls_certificate.ca_path)]
     async with trio.open_nursery() as nursery:
         relay = Relay()

@@ -10,6 +10,7 @@ Clients are our own (``open_client``), a hand-driven sans-IO client
 from __future__ import annotations
 
 import logging
+import ssl
 import struct
 from pathlib import Path
 from typing import Any, ClassVar
@@ -1231,7 +1232,12 @@ async def test_rtmps(tls_certificate: Any, sample_tags: list[FlvTag]) -> None:
     received: list[Any] = []
     async with trio.open_nursery() as nursery:
         server = await start_server(
-            nursery, relay.handler, demux=False, ssl_context=_server_context(tls_certificate)
+            nursery,
+            relay.handler,
+            demux=False,
+            ssl_context=trio_rtmp.server_ssl_context(
+                tls_certificate.cert_path, tls_certificate.key_path
+            ),
         )
         address = f"rtmps://127.0.0.1:{server.port}/live/tls"
         context = tls_certificate.client_context()
@@ -1255,9 +1261,16 @@ async def test_rtmps(tls_certificate: Any, sample_tags: list[FlvTag]) -> None:
     ]
 
 
-def _server_context(certificate: Any) -> Any:
-    import ssl
-
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(certificate.cert_path, certificate.key_path)
-    return context
+def test_server_ssl_context(tls_certificate: Any, tmp_path: Path) -> None:
+    """The context for rtmps://: the certificate chain and key loaded, no TLS 1.3
+    session tickets (librtmp fails on them: see test_serve_rtmps_to_librtmp), and an
+    OSError for files it cannot use."""
+    context = trio_rtmp.server_ssl_context(tls_certificate.cert_path, tls_certificate.key_path)
+    assert context.num_tickets == 0
+    assert context.verify_mode == ssl.CERT_NONE  # clients are not asked for certificates
+    not_pem = tmp_path / "cert.pem"
+    not_pem.write_text("not a certificate\n")
+    with pytest.raises(ssl.SSLError):
+        trio_rtmp.server_ssl_context(not_pem)
+    with pytest.raises(FileNotFoundError):
+        trio_rtmp.server_ssl_context(tmp_path / "missing.pem")

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         ServerStatistics,
         SessionStatistics,
         serve_rtmp,
+        server_ssl_context,
     )
 
 __version__ = "0.1.0.dev0"
@@ -62,6 +63,7 @@ _LAZY = {
     "ServerStatistics": "server",
     "SessionStatistics": "server",
     "serve_rtmp": "server",
+    "server_ssl_context": "server",
 }
 
 __all__ = [
@@ -96,6 +98,7 @@ __all__ = [
     "connect_client",
     "open_client",
     "serve_rtmp",
+    "server_ssl_context",
 ]
 
 

@@ -69,7 +69,7 @@ from .media.flv import TagType, is_audio_sequence_header, video_info
 from .media.flvfile import FlvEnd, FlvHeader, FlvReader, FlvTag, FlvWriter
 from .media.frames import AudioInfo, AudioSample, CodecConfig, Metadata, VideoInfo, VideoSample
 from .relay import AuthRequest, Relay, RelayConfig, _host_port
-from .server import RTMPServer, ServerConfig, serve_rtmp
+from .server import RTMPServer, ServerConfig, serve_rtmp, server_ssl_context
 
 __all__ = [
     "EXIT_FAILED",
@@ -742,13 +742,9 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
             if value is not None:
                 raise CLIError(f"{option} needs --tls-cert", EXIT_USAGE)
         return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    # No TLS 1.3 session tickets: librtmp (rtmpdump, and encoders built on it) fails its
-    # handshake on the tickets a server sends after the TLS handshake, and an RTMP
-    # connection lasts too long for resuming a session to matter.
-    context.num_tickets = 0
     try:
-        context.load_cert_chain(args.tls_cert, args.tls_key)
+        # (Without TLS 1.3 session tickets, which librtmp's clients fail on.)
+        context = server_ssl_context(args.tls_cert, args.tls_key)
     except OSError as exc:
         # ssl.SSLError is an OSError too: a file that is not PEM, a key that does not
         # match the certificate.

@@ -63,6 +63,7 @@ __all__ = [
     "ServerStatistics",
     "SessionStatistics",
     "serve_rtmp",
+    "server_ssl_context",
 ]
 
 logger = logging.getLogger(__name__)
@@ -1124,6 +1125,24 @@ class RTMPServer:
                 self.sessions.discard(session)
             else:
                 self._refusing -= 1
+
+
+def server_ssl_context(
+    certfile: str | os.PathLike[str], keyfile: str | os.PathLike[str] | None = None
+) -> ssl.SSLContext:
+    """A TLS context to serve ``rtmps://`` with (``serve_rtmp(..., ssl_context=...)``).
+
+    ``ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)`` with the certificate chain in
+    ``certfile`` (PEM) and its private key (in ``keyfile``, or in ``certfile`` too), and
+    no TLS 1.3 session tickets: librtmp (rtmpdump, and the encoders and cameras built on
+    it) fails its RTMP handshake on the tickets a server sends after the TLS handshake,
+    and an RTMP connection lasts too long for resuming a session to matter.  Raises
+    ``OSError`` (``ssl.SSLError`` among them) if the files cannot be used.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.num_tickets = 0
+    context.load_cert_chain(certfile, keyfile)
+    return context
 
 
 async def serve_rtmp(

@@ -780,8 +780,9 @@ class RTMPClient(trio.abc.AsyncResource):
                     exc,
                 )
                 return
+            size = len(event.payload) // max(len(frames), 1)  # (one message, its frames)
             for frame in frames:
-                await self._deliver(frame, len(event.payload))
+                await self._deliver(frame, size)
         else:
             tag_type = TagType.VIDEO if isinstance(event, ev.VideoData) else TagType.AUDIO
             tag = FlvTag(int(tag_type), event.timestamp, event.payload)

@@ -898,6 +898,18 @@ async def test_frames_held_for_an_answer_come_before_the_end(serve: Any) -> None
     assert got == sent[:4]  # what was in the channel; the held frames are dropped
 
 
+async def test_closing_right_after_taking_a_frame(serve: Any) -> None:
+    """Taking a frame from a full channel lets the pump's waiting frame in; closing the
+    client right then (before the pump runs again, as ``trio-rtmp play --duration``
+    did) must not upset it.  (It raised IndexError out of open_client.)"""
+    sent = stream_frames(40, size=1000)
+    async with fallen_behind(serve, sends(sent)) as client:
+        assert client.frames.receive_nowait() == sent[0]
+        await client.aclose()
+        got = [frame async for frame in client.frames]
+    assert got == sent[1:5]  # the channel's frames; the rest are dropped
+
+
 async def test_frames_held_for_an_answer_are_bounded(
     serve: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

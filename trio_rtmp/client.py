@@ -852,7 +852,11 @@ class RTMPClient(trio.abc.AsyncResource):
                 await self._held_added.wait()
                 self._held_added = trio.Event()
                 continue
-            item, size = held[0]
+            # Taken off first: closing may clear ``held`` while the send waits.  (The
+            # order holds: while this send waits the channel is full, so the reader's
+            # next frame is held behind it, and a receive takes this one first.)
+            item, size = held.popleft()
+            self._held_bytes -= size
             try:
                 await self._frames_out.send(item)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -860,8 +864,6 @@ class RTMPClient(trio.abc.AsyncResource):
                 held.clear()
                 self._held_bytes = 0
             else:
-                held.popleft()
-                self._held_bytes -= size
                 self._frames_delivered += 1
             self._held_taken.set()
             self._held_taken = trio.Event()

@@ -9,6 +9,7 @@ test checks that no task outlives it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -896,6 +897,37 @@ async def test_frames_held_for_an_answer_come_before_the_end(serve: Any) -> None
             await client.aclose()
         got = [frame async for frame in client.frames]
     assert got == sent[:4]  # what was in the channel; the held frames are dropped
+
+
+async def test_every_frame_before_the_end_of_a_stream_comes_out(serve: Any) -> None:
+    """A stream that ends (NetStream.Play.Stop) right behind frames a slow consumer has
+    not taken yet: the frames all come out, then the end."""
+    sent = stream_frames(40, size=1000)
+
+    async def stream_then_stop(server: FakeServer, stream_id: int) -> None:
+        await server.send_frames(stream_id, sent)
+        server.conn.stop_play(stream_id)
+        await server.flush()
+
+    async with fallen_behind(serve, stream_then_stop) as client:
+        got = [frame async for frame in client.frames]
+    assert got == sent
+
+    # The same with a call waiting for an answer (which sets the reader reading on)
+    # while the pump is still sending the last frame before the end.
+    sent = stream_frames(1)  # 5 frames: the channel's 4 and one more
+    async with fallen_behind(serve, stream_then_stop) as client, trio.open_nursery() as nursery:
+        nursery.start_soon(pause_quietly, client)
+        await trio.testing.wait_all_tasks_blocked()
+        got = [frame async for frame in client.frames]
+        nursery.cancel_scope.cancel()
+    assert got == sent
+
+
+async def pause_quietly(client: trio_rtmp.RTMPClient) -> None:
+    """``client.pause()``, whatever comes of it."""
+    with contextlib.suppress(trio_rtmp.RTMPError, trio_rtmp.ConnectionTimeout):
+        await client.pause()
 
 
 async def test_closing_right_after_taking_a_frame(serve: Any) -> None:

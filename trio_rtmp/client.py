@@ -208,6 +208,8 @@ class RTMPClient(trio.abc.AsyncResource):
         self._held_wait: trio.CancelScope | None = None
         # The frames ended with frames still held: the pump closes the channel after them.
         self._close_when_delivered = False
+        # The pump is sending a frame it took off ``_held``.
+        self._pump_sending = False
         self._lost: BaseException | None = None
         self._closed = False
         self._closing = False
@@ -626,7 +628,7 @@ class RTMPClient(trio.abc.AsyncResource):
         if not self._ended:
             self._ended = True
             self._frames_error = error
-            if self._held and not self._closing:
+            if (self._held or self._pump_sending) and not self._closing:
                 self._close_when_delivered = True
             else:
                 self._frames_out.close()
@@ -857,6 +859,7 @@ class RTMPClient(trio.abc.AsyncResource):
             # next frame is held behind it, and a receive takes this one first.)
             item, size = held.popleft()
             self._held_bytes -= size
+            self._pump_sending = True
             try:
                 await self._frames_out.send(item)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -865,6 +868,8 @@ class RTMPClient(trio.abc.AsyncResource):
                 self._held_bytes = 0
             else:
                 self._frames_delivered += 1
+            finally:
+                self._pump_sending = False
             self._held_taken.set()
             self._held_taken = trio.Event()
 

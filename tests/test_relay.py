@@ -678,6 +678,17 @@ async def test_a_frozen_ffmpeg_publisher_frees_its_key(
     ]
 
 
+async def live_server(
+    nursery: trio.Nursery, peers: Peers, server_kind: str, key: str
+) -> tuple[str, Relay | None, trio_rtmp.RTMPServer | None]:
+    """The URL of ``key`` on our relay (started in ``nursery``; also returned, with its
+    server) or on nginx-rtmp."""
+    if server_kind == "relay":
+        relay, server = await start_relay(nursery)
+        return relay_url(server, key), relay, server
+    return peers.nginx_rtmp().url("live", key), None, None
+
+
 @pytest.mark.parametrize("server_kind", ["relay", "nginx"])
 async def test_pause_and_resume_a_live_stream(
     peers: Peers, sample_media: SampleCache, server_kind: str
@@ -688,12 +699,7 @@ async def test_pause_and_resume_a_live_stream(
     present, from a keyframe after its sequence header."""
     source = sample_media.get(seconds=2, bframes=False)
     async with trio.open_nursery() as nursery:
-        relay: Relay | None = None
-        if server_kind == "relay":
-            relay, server = await start_relay(nursery)
-            url = relay_url(server, "paused")
-        else:
-            url = peers.nginx_rtmp().url("live", "paused")
+        url, relay, server = await live_server(nursery, peers, server_kind, "paused")
         publisher = peers.ffmpeg_publish(url, source, loop=True)
         tags: list[FlvTag] = []
         try:
@@ -716,7 +722,7 @@ async def test_pause_and_resume_a_live_stream(
                 await wait_for(lambda: len(tags) >= paused_at + 50, what="tags after resuming")
         finally:
             await publisher.stop_async()
-        if relay is not None:
+        if server is not None:
             server.stop()
     before = [t for t in tags[:paused_at] if t.tag_type == 9]
     after = [t for t in tags[paused_at:] if t.tag_type == 9]
@@ -735,14 +741,11 @@ async def test_pause_and_resume_when_the_player_has_fallen_behind(
     it) pauses: what answers the pause comes behind media the server had already sent,
     so the client reads on, holds those frames and returns from ``pause()`` at once
     (it used to wait out its response timeout).  ``resume()`` works the same way, with
-    the channel still full.  Every frame comes out once, in order, none missing."""
+    the channel still full.  No frame is missing up to the pause, and the stream goes
+    on in order after it."""
     source = sample_media.get(seconds=2, bframes=False)
     async with trio.open_nursery() as nursery:
-        if server_kind == "relay":
-            _relay, server = await start_relay(nursery)
-            url = relay_url(server, "behind")
-        else:
-            url = peers.nginx_rtmp().url("live", "behind")
+        url, _relay, server = await live_server(nursery, peers, server_kind, "behind")
         publisher = peers.ffmpeg_publish(url, source, loop=True)
         try:
             async with trio_rtmp.open_client(
@@ -763,7 +766,7 @@ async def test_pause_and_resume_when_the_player_has_fallen_behind(
                 tags = await take_after_resuming(client, video_frames=25)
         finally:
             await publisher.stop_async()
-        if server_kind == "relay":
+        if server is not None:
             server.stop()
     video = [t for t in tags if t.tag_type == 9]
     headers = [i for i, t in enumerate(video) if video_info(t.data) == (False, True)]

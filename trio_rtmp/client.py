@@ -714,8 +714,7 @@ class RTMPClient(trio.abc.AsyncResource):
                     except Exception as exc:  # a bug: report it, never kill the user's nursery
                         logger.exception("trio-rtmp client reader failed")
                         self._lose(ConnectionClosed(f"internal error: {exc!r}"))
-                    # The pump goes on until it has delivered what it holds.
-                    self._held_added.set()
+                    # The pump goes on until it has delivered what it holds (_lose woke it).
         finally:
             self._reader_done.set()
             if not self._closing and self._lost is None:

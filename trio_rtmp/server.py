@@ -648,25 +648,26 @@ class ServerSession:
     def notify_publish(self, stream_id: int) -> None:
         """Tell a waiting player a publisher started (NetStream.Play.PublishNotify)."""
         self._conn.notify_publish(stream_id)
-        self._flush()
-        self._output.push()
+        self._flush_now()
 
     def notify_unpublish(self, stream_id: int) -> None:
         """Tell a player its publisher left (UnpublishNotify and StreamEOF)."""
         self._conn.notify_unpublish(stream_id)
-        self._flush()
-        self._output.push()
+        self._flush_now()
 
     def stop_play(self, stream_id: int, description: str = "Stopped playing.") -> None:
         """End a play (StreamEOF and NetStream.Play.Stop)."""
         self._conn.stop_play(stream_id, description)
         self._resume(stream_id)
-        self._flush()
-        self._output.push()
+        self._flush_now()
 
     def request_reconnect(self, tc_url: str | None = None, description: str = "") -> None:
         """Ask the client to reconnect (Enhanced RTMP ReconnectRequest)."""
         self._conn.request_reconnect(tc_url, description)
+        self._flush_now()
+
+    def _flush_now(self) -> None:
+        """Flush, and push it past coalescing: nothing may follow it soon."""
         self._flush()
         self._output.push()
 

@@ -113,6 +113,10 @@ class FakeServer:
         self.done = trio.Event()
         #: False: stop reading (see freeze()).
         self.reading = True
+        #: Read at most this many bytes at a time, and sleep this long before each
+        #: read (a slow reader).
+        self.read_size = 65536
+        self.read_pause = 0.0
 
     def of(self, kind: type[Any]) -> list[Any]:
         """The recorded events of one type."""
@@ -135,7 +139,9 @@ class FakeServer:
         self.stream = stream
         try:
             while True:
-                data = await stream.receive_some(65536)
+                if self.read_pause:
+                    await trio.sleep(self.read_pause)
+                data = await stream.receive_some(self.read_size)
                 self.bytes_received += len(data)
                 if not self.handshake:
                     continue  # a silent server: takes the bytes, never answers
@@ -436,6 +442,69 @@ async def test_an_interrupted_send_ends_the_connection(
                 started = trio.current_time()
             # No goodbye is tried on a broken connection: closing is immediate.
             assert trio.current_time() == started
+
+
+async def test_a_server_that_stops_reading_ends_the_connection(
+    serve: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A send that gets nothing out for write_stall_timeout ends the connection (a
+    frozen server, or a host gone without a word, would hold it forever)."""
+    server = FakeServer()
+    with NoLeakedTasks():
+        async with serve(server, lockstep=True):
+            async with trio_rtmp.open_client(URL, write_stall_timeout=3) as client:
+                await client.publish()
+                await trio.testing.wait_all_tasks_blocked()
+                freeze(server)
+                started = trio.current_time()
+                with (
+                    trio.fail_after(60),
+                    pytest.raises(trio_rtmp.ConnectionClosed, match="no write progress"),
+                ):
+                    await client.send_tag(0, FlvTag(9, 0, b"\x17" + bytes(200_000)))
+                assert trio.current_time() - started == pytest.approx(3)
+                with pytest.raises(trio_rtmp.ConnectionClosed, match="no write progress"):
+                    await client.send_tag(10, FlvTag(8, 10, b"\x2f"))
+                started = trio.current_time()
+            assert trio.current_time() == started  # no goodbye on a broken connection
+
+
+async def test_a_slow_but_steady_server_is_not_stalled(
+    serve: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Only a send that makes no progress counts: a server that takes 16 KiB every
+    2 s gets a tag of 200 KB whole in 26 s, with write_stall_timeout at 3 s."""
+    server = FakeServer()
+    body = b"\x17" + bytes(range(256)) * 800
+    with NoLeakedTasks():
+        async with (
+            serve(server, lockstep=True),
+            trio_rtmp.open_client(URL, write_stall_timeout=3) as client,
+        ):
+            await client.publish()
+            await trio.testing.wait_all_tasks_blocked()
+            server.read_size = 16384
+            server.read_pause = 2
+            started = trio.current_time()
+            await client.send_tag(0, FlvTag(9, 0, body))
+            assert trio.current_time() - started > 20
+            server.read_pause = 0
+    assert [e.payload for e in server.of(ev.VideoData)] == [body]
+
+
+async def test_no_write_stall_timeout(serve: Any, autojump_clock: trio.testing.MockClock) -> None:
+    """``write_stall_timeout=None``: a send waits for the server however long it takes."""
+    server = FakeServer()
+    async with (
+        serve(server, lockstep=True),
+        trio_rtmp.open_client(URL, write_stall_timeout=None) as client,
+    ):
+        await client.publish()
+        await trio.testing.wait_all_tasks_blocked()
+        freeze(server)
+        with trio.move_on_after(3600) as scope:
+            await client.send_tag(0, FlvTag(9, 0, b"\x17" + bytes(200_000)))
+        assert scope.cancelled_caught
 
 
 async def test_a_send_cancelled_before_it_starts_is_harmless(serve: Any) -> None:
@@ -1158,6 +1227,10 @@ async def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="connect_timeout"):
         async with trio_rtmp.open_client(URL, connect_timeout=0):
             pass
+    for stall in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="write_stall_timeout"):
+            async with trio_rtmp.open_client(URL, write_stall_timeout=stall):
+                pass
     with pytest.raises(LocalProtocolError, match="RTMP URL"):
         async with trio_rtmp.open_client("http://example.com/live/key"):
             pass

@@ -555,6 +555,79 @@ async def test_push_reconnects_with_backoff(sample_tags: list[FlvTag]) -> None:
     assert sorted(set(timestamps)) == sorted(timestamps)  # no duplicates, no reordering
 
 
+async def publish_rounds(
+    client: trio_rtmp.RTMPClient,
+    tags: list[FlvTag],
+    rounds: range,
+    *,
+    speed: float | None = None,
+) -> None:
+    """Publish ``tags`` once per round of ``rounds``, the timestamps going on from round
+    to round (as ``trio-rtmp publish --loop`` does); paced at ``speed`` times real time
+    when given, else as fast as possible."""
+    span = tags[-1].timestamp + 40
+    start = trio.current_time()
+    for number in rounds:
+        for tag in tags:
+            timestamp = tag.timestamp + number * span
+            if speed is not None:
+                offset = timestamp - rounds.start * span
+                await trio.sleep_until(start + offset / 1000 / speed)
+            await client.send_tag(timestamp, tag)
+
+
+@pytest.mark.slow
+async def test_a_push_to_a_frozen_upstream_starts_again_when_it_thaws(
+    peers: Peers, sample_tags: list[FlvTag], caplog: pytest.LogCaptureFixture
+) -> None:
+    """nginx-rtmp, the push target, freezes (SIGSTOP: a hung server, or a host gone
+    without a word).  Once nothing more goes out to it for the client's
+    ``write_stall_timeout`` (10 s), the push gives up instead of waiting forever, and it
+    starts again when nginx comes back: a player there gets the stream."""
+    caplog.set_level(logging.INFO, logger="trio_rtmp")
+    nginx = peers.nginx_rtmp()
+    config = RelayConfig(push=(f"rtmp://127.0.0.1:{nginx.port}/live",))
+    async with trio.open_nursery() as nursery:
+        _relay, server = await start_relay(nursery, config)
+        async with trio_rtmp.open_client(relay_url(server, "cam")) as client:
+            await client.publish()
+            await publish_rounds(client, sample_tags, range(1))
+            await nginx.wait_for_publish_async("cam")
+            os.kill(nginx.process.pid, signal.SIGSTOP)
+            try:
+                # Megabytes, to fill the socket buffers between the push and nginx.
+                await publish_rounds(client, sample_tags, range(1, 40))
+                await wait_for(
+                    lambda: "no write progress" in caplog.text,
+                    timeout=WAIT + 10,
+                    what="the push to give up",
+                )
+                assert "push of cam to rtmp://127.0.0.1" in caplog.text
+            finally:
+                os.kill(nginx.process.pid, signal.SIGCONT)
+            async with trio.open_nursery() as publishing:
+                publishing.start_soon(
+                    functools.partial(publish_rounds, client, sample_tags, range(40, 60), speed=2)
+                )
+                # nginx-rtmp takes one publisher per name: a second publish there is
+                # the push's new session, after nginx has read the old one to its end.
+                await wait_for(
+                    lambda: nginx.log().count("publish: name='cam'") >= 2,
+                    timeout=WAIT + 10,
+                    what="the push to start again",
+                )
+                async with trio_rtmp.open_client(nginx.url("live", "cam")) as player:
+                    await player.play()
+                    video = 0
+                    with trio.fail_after(WAIT):
+                        async for frame in player.frames:
+                            video += isinstance(frame, VideoSample)
+                            if video == 50:
+                                break
+                publishing.cancel_scope.cancel()
+        server.stop()
+
+
 @pytest.mark.parametrize("usable", [True, False])
 async def test_push_follows_a_reconnect_request(sample_tags: list[FlvTag], usable: bool) -> None:
     """An upstream asks the push to reconnect elsewhere (Enhanced RTMP ReconnectRequest):

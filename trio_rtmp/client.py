@@ -69,6 +69,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _READ_SIZE = 65536
+# What the client sends at most per write under ``write_stall_timeout``.
+_SEND_PIECE = 16384
 # Bytes of media the reader holds beside a full frames channel while a command waits
 # for its answer (see RTMPClient._deliver).
 _HELD_BYTES = 16 * 1024 * 1024
@@ -178,6 +180,7 @@ class RTMPClient(trio.abc.AsyncResource):
         config: ConnectionConfig | None = None,
         response_timeout: float = 10.0,
         close_timeout: float = 2.0,
+        write_stall_timeout: float | None = 10.0,
     ) -> None:
         self._stream = stream
         self._url = url
@@ -189,6 +192,7 @@ class RTMPClient(trio.abc.AsyncResource):
         self._demuxer = Demuxer(limits=self._conn.config.limits)
         self._response_timeout = response_timeout
         self._close_timeout = close_timeout
+        self._write_stall_timeout = write_stall_timeout
         if receiver is None:
             send, receive = trio.open_memory_channel[Item](frame_buffer)
             self._frames: FrameChannel | None = FrameChannel(receive, self)
@@ -658,16 +662,41 @@ class RTMPClient(trio.abc.AsyncResource):
             if self._eof_sent:
                 return  # closing: whatever the core still says (acknowledgements) is moot
             try:
-                await self._stream.send_all(data)
+                await self._send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 self._lose(exc)
                 raise ConnectionClosed(f"sending to the server failed: {exc}") from exc
+            except ConnectionClosed:
+                raise  # a stall (the connection is lost already)
             except BaseException:
                 # Cancelled in the middle: some of the bytes may have gone out, and the
                 # chunk stream cannot be resumed.  (Trio's streams say the same.)
                 self._lose(ConnectionClosed("a send to the server was interrupted"))
                 raise
             self._bytes_sent += len(data)
+
+    async def _send_all(self, data: bytes) -> None:
+        """Send ``data``, giving up when no piece of it goes out in ``write_stall_timeout``.
+
+        In pieces of at most 16 KiB (a TLS record), each under the timeout, so that a
+        slow but steady server is not taken for a stalled one.
+        """
+        stall = self._write_stall_timeout
+        if stall is None:
+            await self._stream.send_all(data)
+            return
+        view = memoryview(data)
+        for offset in range(0, len(view), _SEND_PIECE):
+            with trio.move_on_after(stall):
+                await self._stream.send_all(view[offset : offset + _SEND_PIECE])
+                continue
+            # Cancelled in the middle of a piece: the connection is unusable.
+            error = ConnectionClosed(
+                f"no write progress to {self._url.host}:{self._url.port} for {stall} s "
+                "(the server stopped reading)"
+            )
+            self._lose(error)
+            raise error
 
     def _lose(self, exc: BaseException) -> None:
         if self._closing:
@@ -994,6 +1023,7 @@ async def connect_client(
     connect_timeout: float = 10.0,
     response_timeout: float = 10.0,
     close_timeout: float = 2.0,
+    write_stall_timeout: float | None = 10.0,
     ssl_context: ssl.SSLContext | None = None,
     frame_buffer: int = 64,
     demux: bool = True,
@@ -1008,6 +1038,8 @@ async def connect_client(
     url = parse_url(uri, stream_key)
     if not math.isfinite(connect_timeout) or connect_timeout <= 0:
         raise ValueError("connect_timeout must be a positive number of seconds")
+    if write_stall_timeout is not None and not write_stall_timeout > 0:
+        raise ValueError("write_stall_timeout must be a positive number of seconds or None")
     stream = await _open_stream(url, ssl_context, connect_timeout)
     client = RTMPClient(
         stream,
@@ -1019,6 +1051,7 @@ async def connect_client(
         config=config,
         response_timeout=response_timeout,
         close_timeout=close_timeout,
+        write_stall_timeout=write_stall_timeout,
     )
     try:
         try:
@@ -1057,6 +1090,7 @@ async def open_client(
     connect_timeout: float = 10.0,
     response_timeout: float = 10.0,
     close_timeout: float = 2.0,
+    write_stall_timeout: float | None = 10.0,
     ssl_context: ssl.SSLContext | None = None,
     frame_buffer: int = 64,
     demux: bool = True,
@@ -1075,6 +1109,9 @@ async def open_client(
     - ``connect_timeout``: for TCP, TLS, the handshake and the connect answer, each.
     - ``response_timeout``: for the answers to ``play``/``publish``.
     - ``close_timeout``: for the polite goodbye when closing.
+    - ``write_stall_timeout``: a send (``send_tag``, a command) that gets no byte out
+      for this long ends the connection with :class:`ConnectionClosed`: the server
+      stopped reading, or its host is gone without a word.  ``None``: wait forever.
     - ``ssl_context``: for ``rtmps://``; certificates are checked by default.
     - ``frame_buffer``: how many frames may wait for the consumer (backpressure).
     - ``demux``: ``False`` delivers raw :class:`~trio_rtmp.media.flvfile.FlvTag`
@@ -1098,6 +1135,7 @@ async def open_client(
                 connect_timeout=connect_timeout,
                 response_timeout=response_timeout,
                 close_timeout=close_timeout,
+                write_stall_timeout=write_stall_timeout,
                 ssl_context=ssl_context,
                 frame_buffer=frame_buffer,
                 demux=demux,

@@ -39,6 +39,7 @@ from server_support import (
     keyframe_index_metadata,
     read_tags,
     spy_on_tcp_nodelay,
+    wait_for,
     write_flv,
 )
 
@@ -790,6 +791,38 @@ def test_play_follow_reconnects_when_the_server_restarts(
     expected = media_packets(short_sample, "video") + media_packets(second, "video")
     assert [p.data_hash for p in got] == [p.data_hash for p in expected]
     dts = [p.dts for p in got]
+    assert all(b > a for a, b in itertools.pairwise(dts)), dts
+
+
+async def test_play_follow_with_receive_timeout_gets_past_a_hung_server(
+    peers: Peers, short_sample: Path, tmp_path: Path
+) -> None:
+    """``play --follow --receive-timeout 2``: the server hangs (SIGSTOP) while a
+    publisher streams to it.  The player counts 2 s with nothing from it as a lost
+    connection, and once the server is back, it plays on into the same file."""
+    server, port = serve(peers)
+    url = f"rtmp://127.0.0.1:{port}/live/hung"
+    output = tmp_path / "hung.flv"
+    player = start(
+        peers, "play", "-v", url, "-o", output, "--follow", "--receive-timeout", "2", name="play"
+    )
+    await player.wait_for_log_async("play started")
+    publisher = start(peers, "publish", "--loop", short_sample, url, name="publish")
+    try:
+        await wait_for(lambda: len(media_tags(output)) > 20, what="media in the file")
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            await player.wait_for_log_async("lost the connection (nothing from 127.0.0.1")
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        await player.wait_for_log_async("reconnected; playing again")
+        before = len(media_tags(output))
+        await wait_for(lambda: len(media_tags(output)) > before + 20, what="media after it")
+    finally:
+        await publisher.stop_async()
+    player.popen.send_signal(signal.SIGINT)
+    assert await player.wait_async() == 130, player.log()
+    dts = [p.dts for p in media_packets(output, "video")]
     assert all(b > a for a, b in itertools.pairwise(dts)), dts
 
 

@@ -507,6 +507,59 @@ async def test_no_write_stall_timeout(serve: Any, autojump_clock: trio.testing.M
         assert scope.cancelled_caught
 
 
+async def test_receive_timeout_ends_a_play_from_a_silent_server(
+    serve: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    """With ``receive_timeout``, a play from a server that has gone quiet (hung) ends
+    with ConnectionClosed that long after the last byte came, after the frames that
+    came before.  Before playing, and while publishing, quiet is normal: no timeout."""
+    sent = stream_frames(2)
+    async with (
+        serve(FakeServer(after_play=sends(sent))),
+        trio_rtmp.open_client(URL, receive_timeout=5) as client,
+    ):
+        await trio.sleep(60)
+        await client.play()
+        got = []
+        with pytest.raises(trio_rtmp.ConnectionClosed, match="nothing from fake.test:1935 for 5 s"):
+            async for frame in client.frames:
+                got.append(frame)
+                last = trio.current_time()
+        assert trio.current_time() - last == pytest.approx(5)
+    assert got == sent
+
+    async with (
+        serve(FakeServer()) as server,
+        trio_rtmp.open_client(URL, receive_timeout=5) as client,
+    ):
+        await client.publish()
+        await trio.sleep(60)
+        await client.send_tag(0, FlvTag(8, 0, b"\xaf\x01\x00"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(server.of(ev.AudioData)) == 1
+
+
+async def test_receive_timeout_waits_while_paused(
+    serve: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A paused play is quiet on purpose: no receive_timeout until it resumes."""
+    sent = stream_frames(2)
+    async with (
+        serve(FakeServer(after_play=sends(sent))),
+        trio_rtmp.open_client(URL, receive_timeout=5) as client,
+    ):
+        await client.play()
+        got = [await client.frames.receive() for _ in sent]
+        await client.pause()
+        await trio.sleep(60)
+        await client.resume()  # the server's answer is the last thing it says
+        resumed = trio.current_time()
+        with trio.fail_after(60), pytest.raises(trio_rtmp.ConnectionClosed, match="nothing from"):
+            await client.frames.receive()
+        assert trio.current_time() - resumed == pytest.approx(5)
+    assert got == sent
+
+
 async def test_a_send_cancelled_before_it_starts_is_harmless(serve: Any) -> None:
     async with serve(FakeServer()) as server, trio_rtmp.open_client(URL) as client:
         await client.publish()
@@ -1227,10 +1280,11 @@ async def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="connect_timeout"):
         async with trio_rtmp.open_client(URL, connect_timeout=0):
             pass
-    for stall in (0, -1, float("nan")):
-        with pytest.raises(ValueError, match="write_stall_timeout"):
-            async with trio_rtmp.open_client(URL, write_stall_timeout=stall):
-                pass
+    for name in ("write_stall_timeout", "receive_timeout"):
+        for value in (0, -1, float("nan")):
+            with pytest.raises(ValueError, match=name):
+                async with trio_rtmp.open_client(URL, **{name: value}):
+                    pass
     with pytest.raises(LocalProtocolError, match="RTMP URL"):
         async with trio_rtmp.open_client("http://example.com/live/key"):
             pass

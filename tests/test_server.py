@@ -10,6 +10,7 @@ Clients are our own (``open_client``), a hand-driven sans-IO client
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import struct
 from pathlib import Path
@@ -140,6 +141,24 @@ async def test_serve_rtmp_started_with_port_and_stop() -> None:
     assert ("disconnect",) in log
     stats = server.statistics()
     assert (stats.connections, stats.total_connections, stats.refused) == (0, 1, 0)
+
+
+async def test_the_client_probes_a_quiet_connection() -> None:
+    """Our client's socket has TCP keepalive on: probes after 30 s of quiet, 10 s apart,
+    3 of them.  A player only receives: without it, a server whose host lost power or
+    its network would leave it waiting forever."""
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, lambda: Recorder([]))
+        async with trio_rtmp.open_client(url(server)) as client:
+            stream = client._stream
+            assert isinstance(stream, trio.SocketStream)
+            assert stream.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+            options = [
+                stream.getsockopt(socket.IPPROTO_TCP, option)
+                for option in (socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT)
+            ]
+            assert options == [30, 10, 3]
+        server.stop()
 
 
 async def test_publish_callbacks_with_frames(sample_flv: Path, sample_tags: list[FlvTag]) -> None:

@@ -254,6 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
             "the connection is lost, connect again (1 s, 2 s... up to 30 s apart)"
         ),
     )
+    play.add_argument(
+        "--receive-timeout",
+        metavar="S",
+        type=_positive_float,
+        help=(
+            "count the connection as lost when nothing at all comes from the server for "
+            "S seconds while playing (a hung server; with --follow, keep S above the "
+            "server's ping interval: 30 s for trio-rtmp, 60 s for nginx-rtmp)"
+        ),
+    )
     play.set_defaults(run=_play)
 
     publish = commands.add_parser(
@@ -1001,7 +1011,9 @@ async def _play_and_follow(
     connected = False
     while True:
         try:
-            async with open_client(args.url, demux=False) as client:
+            async with open_client(
+                args.url, demux=False, receive_timeout=args.receive_timeout
+            ) as client:
                 await client.play(follow=args.follow)
                 if copier is None:
                     logger.info("play started")

@@ -25,9 +25,11 @@ Backpressure
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import math
 import os
+import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -181,6 +183,7 @@ class RTMPClient(trio.abc.AsyncResource):
         response_timeout: float = 10.0,
         close_timeout: float = 2.0,
         write_stall_timeout: float | None = 10.0,
+        receive_timeout: float | None = None,
     ) -> None:
         self._stream = stream
         self._url = url
@@ -193,6 +196,9 @@ class RTMPClient(trio.abc.AsyncResource):
         self._response_timeout = response_timeout
         self._close_timeout = close_timeout
         self._write_stall_timeout = write_stall_timeout
+        self._receive_timeout = receive_timeout
+        # The reader's wait for input, while it waits (see _receive).
+        self._receive_scope: trio.CancelScope | None = None
         if receiver is None:
             send, receive = trio.open_memory_channel[Item](frame_buffer)
             self._frames: FrameChannel | None = FrameChannel(receive, self)
@@ -399,7 +405,9 @@ class RTMPClient(trio.abc.AsyncResource):
         )
         if paused:
             # Before the server's StreamEOF comes: it marks the pause, not the end.
+            # (And the server goes quiet: no receive_timeout until resumed.)
             self._paused = True
+            self._arm_receive_timeout()
         self._conn.pause(stream_id, paused, float(self._position))
         await self._flush()
         try:
@@ -407,8 +415,10 @@ class RTMPClient(trio.abc.AsyncResource):
         except ConnectionTimeout:
             if paused:
                 self._paused = False
+                self._arm_receive_timeout()
             raise
         self._paused = paused
+        self._arm_receive_timeout()
 
     async def publish(self, publish_type: str = "live") -> None:
         """Publish the stream (releaseStream, FCPublish, createStream, publish, as FFmpeg).
@@ -758,7 +768,7 @@ class RTMPClient(trio.abc.AsyncResource):
     async def _read_loop(self) -> None:
         conn = self._conn
         while True:
-            data = await self._stream.receive_some(_READ_SIZE)
+            data = await self._receive()
             self._bytes_received += len(data)
             conn.feed_data(data)
             while True:
@@ -771,6 +781,30 @@ class RTMPClient(trio.abc.AsyncResource):
             if not data:
                 self._eof_received = True
                 raise ConnectionClosed("the server closed the connection")
+
+    async def _receive(self) -> bytes | bytearray:
+        """Read from the connection, within ``receive_timeout`` while playing."""
+        with trio.CancelScope(deadline=self._receive_deadline()) as scope:
+            self._receive_scope = scope
+            try:
+                return await self._stream.receive_some(_READ_SIZE)
+            finally:
+                self._receive_scope = None
+        raise ConnectionClosed(
+            f"nothing from {self._url.host}:{self._url.port} for {self._receive_timeout} s "
+            "while playing (receive_timeout)"
+        )
+
+    def _receive_deadline(self) -> float:
+        timeout = self._receive_timeout
+        if timeout is None or self._mode != "play" or self._paused:
+            return math.inf
+        return trio.current_time() + timeout
+
+    def _arm_receive_timeout(self) -> None:
+        """Pausing lifts ``receive_timeout`` from the reader's wait, resuming sets it."""
+        if self._receive_scope is not None:
+            self._receive_scope.deadline = self._receive_deadline()
 
     async def _handle(self, events: list[ev.Event]) -> None:
         """Act on events from the connection (flushing what handling them queued)."""
@@ -974,12 +1008,32 @@ def _in_trio() -> bool:
     return True
 
 
+def _keep_alive(tcp: trio.SocketStream) -> None:
+    """Have TCP probe the connection after 30 s of quiet, every 10 s, 3 times.
+
+    A player only receives, so without this a server whose host lost power or its
+    network leaves the connection open forever (nothing to send, no error); with it
+    the connection fails about a minute after the last byte came.  A live server's
+    kernel answers the probes, whatever the server does.
+    """
+    with contextlib.suppress(OSError):
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, True)
+        for name, value in _KEEPALIVE:
+            option = getattr(socket, name, None)
+            if option is not None:  # (not every platform has all three)
+                tcp.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+_KEEPALIVE = (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+
+
 async def _open_stream(
     url: RTMPURL, ssl_context: ssl.SSLContext | None, timeout: float
 ) -> trio.abc.Stream:
     try:
         with trio.fail_after(timeout):
             tcp = await trio.open_tcp_stream(url.host, url.port)
+            _keep_alive(tcp)
             if not url.tls:
                 return tcp
             context = ssl_context or ssl.create_default_context()
@@ -1024,6 +1078,7 @@ async def connect_client(
     response_timeout: float = 10.0,
     close_timeout: float = 2.0,
     write_stall_timeout: float | None = 10.0,
+    receive_timeout: float | None = None,
     ssl_context: ssl.SSLContext | None = None,
     frame_buffer: int = 64,
     demux: bool = True,
@@ -1038,8 +1093,12 @@ async def connect_client(
     url = parse_url(uri, stream_key)
     if not math.isfinite(connect_timeout) or connect_timeout <= 0:
         raise ValueError("connect_timeout must be a positive number of seconds")
-    if write_stall_timeout is not None and not write_stall_timeout > 0:
-        raise ValueError("write_stall_timeout must be a positive number of seconds or None")
+    for name, value in (
+        ("write_stall_timeout", write_stall_timeout),
+        ("receive_timeout", receive_timeout),
+    ):
+        if value is not None and not value > 0:
+            raise ValueError(f"{name} must be a positive number of seconds or None")
     stream = await _open_stream(url, ssl_context, connect_timeout)
     client = RTMPClient(
         stream,
@@ -1052,6 +1111,7 @@ async def connect_client(
         response_timeout=response_timeout,
         close_timeout=close_timeout,
         write_stall_timeout=write_stall_timeout,
+        receive_timeout=receive_timeout,
     )
     try:
         try:
@@ -1091,6 +1151,7 @@ async def open_client(
     response_timeout: float = 10.0,
     close_timeout: float = 2.0,
     write_stall_timeout: float | None = 10.0,
+    receive_timeout: float | None = None,
     ssl_context: ssl.SSLContext | None = None,
     frame_buffer: int = 64,
     demux: bool = True,
@@ -1112,6 +1173,12 @@ async def open_client(
     - ``write_stall_timeout``: a send (``send_tag``, a command) that gets no byte out
       for this long ends the connection with :class:`ConnectionClosed`: the server
       stopped reading, or its host is gone without a word.  ``None``: wait forever.
+    - ``receive_timeout``: while playing (and not paused), nothing at all from the
+      server for this long ends the connection with :class:`ConnectionClosed` (a hung
+      server).  Off (``None``) by default: a stream waiting for its publisher (with
+      ``follow``) is quiet but for the server's pings, which come every 30 s from ours
+      and every 60 s from nginx-rtmp.  A server whose host is gone is noticed without
+      it: TCP keepalive probes a connection that has been quiet for 30 s.
     - ``ssl_context``: for ``rtmps://``; certificates are checked by default.
     - ``frame_buffer``: how many frames may wait for the consumer (backpressure).
     - ``demux``: ``False`` delivers raw :class:`~trio_rtmp.media.flvfile.FlvTag`
@@ -1136,6 +1203,7 @@ async def open_client(
                 response_timeout=response_timeout,
                 close_timeout=close_timeout,
                 write_stall_timeout=write_stall_timeout,
+                receive_timeout=receive_timeout,
                 ssl_context=ssl_context,
                 frame_buffer=frame_buffer,
                 demux=demux,

@@ -407,41 +407,47 @@ def freeze(server: FakeServer) -> None:
     server.reading = False
 
 
+@asynccontextmanager
+async def publishing_to_a_frozen_server(
+    serve: Any, **options: Any
+) -> AsyncIterator[tuple[FakeServer, trio_rtmp.RTMPClient]]:
+    """A client (``open_client`` with ``options``) publishing to a FakeServer on a
+    lockstep stream that has stopped reading (after the read it is waiting in)."""
+    server = FakeServer()
+    with NoLeakedTasks():
+        async with (
+            serve(server, lockstep=True),
+            trio_rtmp.open_client(URL, **options) as client,
+        ):
+            await client.publish()
+            await trio.testing.wait_all_tasks_blocked()
+            freeze(server)
+            yield server, client
+
+
 async def test_close_gives_up_on_a_server_that_does_not_read(
     serve: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
     """The polite goodbye is bounded by close_timeout; the socket is closed anyway."""
-    server = FakeServer()
-    with NoLeakedTasks():
-        async with serve(server, lockstep=True):
-            async with trio_rtmp.open_client(URL, close_timeout=2) as client:
-                await client.publish()
-                await trio.testing.wait_all_tasks_blocked()
-                freeze(server)
-                await client.send_tag(0, FlvTag(8, 0, b"\xaf\x01\x00"))  # its last read
-                started = trio.current_time()
-            assert trio.current_time() - started == pytest.approx(2)
-            assert client.statistics().bytes_sent == server.bytes_received
+    async with publishing_to_a_frozen_server(serve, close_timeout=2) as (server, client):
+        await client.send_tag(0, FlvTag(8, 0, b"\xaf\x01\x00"))  # its last read
+        started = trio.current_time()
+    assert trio.current_time() - started == pytest.approx(2)
+    assert client.statistics().bytes_sent == server.bytes_received
 
 
 async def test_an_interrupted_send_ends_the_connection(
     serve: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
     """A send_tag cancelled halfway leaves half a message on the wire: no more sending."""
-    server = FakeServer()
-    with NoLeakedTasks():
-        async with serve(server, lockstep=True):
-            async with trio_rtmp.open_client(URL, close_timeout=2) as client:
-                await client.publish()
-                await trio.testing.wait_all_tasks_blocked()
-                freeze(server)
-                with trio.move_on_after(1):
-                    await client.send_tag(0, FlvTag(8, 0, b"\x2f" + bytes(70000)))
-                with pytest.raises(trio_rtmp.ConnectionClosed, match="interrupted"):
-                    await client.send_tag(10, FlvTag(8, 10, b"\x2f"))
-                started = trio.current_time()
-            # No goodbye is tried on a broken connection: closing is immediate.
-            assert trio.current_time() == started
+    async with publishing_to_a_frozen_server(serve, close_timeout=2) as (_server, client):
+        with trio.move_on_after(1):
+            await client.send_tag(0, FlvTag(8, 0, b"\x2f" + bytes(70000)))
+        with pytest.raises(trio_rtmp.ConnectionClosed, match="interrupted"):
+            await client.send_tag(10, FlvTag(8, 10, b"\x2f"))
+        started = trio.current_time()
+    # No goodbye is tried on a broken connection: closing is immediate.
+    assert trio.current_time() == started
 
 
 async def test_a_server_that_stops_reading_ends_the_connection(
@@ -449,24 +455,18 @@ async def test_a_server_that_stops_reading_ends_the_connection(
 ) -> None:
     """A send that gets nothing out for write_stall_timeout ends the connection (a
     frozen server, or a host gone without a word, would hold it forever)."""
-    server = FakeServer()
-    with NoLeakedTasks():
-        async with serve(server, lockstep=True):
-            async with trio_rtmp.open_client(URL, write_stall_timeout=3) as client:
-                await client.publish()
-                await trio.testing.wait_all_tasks_blocked()
-                freeze(server)
-                started = trio.current_time()
-                with (
-                    trio.fail_after(60),
-                    pytest.raises(trio_rtmp.ConnectionClosed, match="no write progress"),
-                ):
-                    await client.send_tag(0, FlvTag(9, 0, b"\x17" + bytes(200_000)))
-                assert trio.current_time() - started == pytest.approx(3)
-                with pytest.raises(trio_rtmp.ConnectionClosed, match="no write progress"):
-                    await client.send_tag(10, FlvTag(8, 10, b"\x2f"))
-                started = trio.current_time()
-            assert trio.current_time() == started  # no goodbye on a broken connection
+    async with publishing_to_a_frozen_server(serve, write_stall_timeout=3) as (_server, client):
+        started = trio.current_time()
+        with (
+            trio.fail_after(60),
+            pytest.raises(trio_rtmp.ConnectionClosed, match="no write progress"),
+        ):
+            await client.send_tag(0, FlvTag(9, 0, b"\x17" + bytes(200_000)))
+        assert trio.current_time() - started == pytest.approx(3)
+        with pytest.raises(trio_rtmp.ConnectionClosed, match="no write progress"):
+            await client.send_tag(10, FlvTag(8, 10, b"\x2f"))
+        started = trio.current_time()
+    assert trio.current_time() == started  # no goodbye on a broken connection
 
 
 async def test_a_slow_but_steady_server_is_not_stalled(
@@ -494,14 +494,7 @@ async def test_a_slow_but_steady_server_is_not_stalled(
 
 async def test_no_write_stall_timeout(serve: Any, autojump_clock: trio.testing.MockClock) -> None:
     """``write_stall_timeout=None``: a send waits for the server however long it takes."""
-    server = FakeServer()
-    async with (
-        serve(server, lockstep=True),
-        trio_rtmp.open_client(URL, write_stall_timeout=None) as client,
-    ):
-        await client.publish()
-        await trio.testing.wait_all_tasks_blocked()
-        freeze(server)
+    async with publishing_to_a_frozen_server(serve, write_stall_timeout=None) as (_, client):
         with trio.move_on_after(3600) as scope:
             await client.send_tag(0, FlvTag(9, 0, b"\x17" + bytes(200_000)))
         assert scope.cancelled_caught

@@ -228,6 +228,23 @@ def test_serve_push_to_nginx(peers: Peers, sample_flv: Path, tmp_path: Path) -> 
     compare_media(sample_flv, output).assert_ok(min_compared=90, max_source_left=0)
 
 
+def test_serve_push_over_rtmps(peers: Peers, sample_flv: Path, tmp_path: Path) -> None:
+    """``--push rtmps://...`` (some platforms take only RTMPS): the push goes over TLS
+    to nginx-rtmp's TLS front, checking its certificate (the test's CA, trusted through
+    SSL_CERT_FILE as a machine's CA store would), and a player there gets every packet."""
+    nginx = peers.nginx_rtmp(tls=True)
+    trusted = {"SSL_CERT_FILE": str(nginx.ca_path)}
+    server, port = serve(
+        peers, "-v", "--push", f"rtmps://127.0.0.1:{nginx.tls_port}/live", env=trusted
+    )
+    output = tmp_path / "from-nginx.flv"
+    player = play(peers, nginx.url("live", "pushed"), output)
+    peers.ffmpeg_publish(f"rtmp://127.0.0.1:{port}/live/pushed", sample_flv)
+    player.expect_exit(0, timeout=15)
+    compare_media(sample_flv, output).assert_ok(min_compared=90, max_source_left=0)
+    assert f"pushing live/pushed to rtmps://127.0.0.1:{nginx.tls_port}/live" in server.stderr()
+
+
 def test_serve_max_connections(peers: Peers, tmp_path: Path) -> None:
     _server, port = serve(peers, "--max-connections", "1")
     url = f"rtmp://127.0.0.1:{port}/live/one"

@@ -553,6 +553,23 @@ def test_publish_leaves_out_a_keyframe_index(
     assert "keyframes" not in got
 
 
+def test_publish_to_a_hung_server_ends(peers: Peers, sample_flv: Path) -> None:
+    """A server that stops taking bytes (``trio-rtmp serve`` frozen with SIGSTOP) ends
+    ``publish`` with status 1 once nothing has gone out for 10 s, instead of never."""
+    server, port = serve(peers)
+    url = f"rtmp://127.0.0.1:{port}/live/hung"
+    publisher = start(peers, "publish", "-v", "--loop", "--no-realtime", sample_flv, url)
+    publisher.wait_for_log("publish started")
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        frozen_at = time.monotonic()
+        assert publisher.wait(timeout=WAIT + 20) == 1, publisher.log()
+        assert time.monotonic() - frozen_at >= 10
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    assert_clean_error(publisher, r"no write progress to 127\.0\.0\.1:\d+ for 10\.0 s")
+
+
 def test_publish_loop(peers: Peers, short_sample: Path, tmp_path: Path) -> None:
     _server, port = serve(peers)
     url = f"rtmp://127.0.0.1:{port}/live/loop"

@@ -745,6 +745,21 @@ def media_tags(path: Path) -> list[FlvTag]:
     return [e for e in events if isinstance(e, FlvTag) and e.tag_type in kinds]
 
 
+def test_ctrl_c_while_starting_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the command is still loading its modules: status 130, no traceback
+    (as once it runs)."""
+    import trio_rtmp.__main__
+
+    class Interrupting:
+        def find_spec(self, name: str, *args: object) -> None:
+            if name == "trio_rtmp.cli":
+                raise KeyboardInterrupt
+
+    monkeypatch.delitem(sys.modules, "trio_rtmp.cli")
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    assert trio_rtmp.__main__.main(["--version"]) == 130
+
+
 def test_publish_bad_input(tmp_path: Path) -> None:
     missing = run("publish", tmp_path / "missing.flv", "rtmp://127.0.0.1:1/live/x")
     assert missing.returncode == 2

@@ -7,8 +7,11 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
-    from .cli import main as cli_main
-
+    try:
+        from .cli import main as cli_main
+    except KeyboardInterrupt:
+        # Ctrl-C while starting up (loading Trio and the rest): no traceback.
+        return 130
     return cli_main(argv)
 
 

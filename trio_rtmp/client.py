@@ -1170,9 +1170,10 @@ async def open_client(
     - ``connect_timeout``: for TCP, TLS, the handshake and the connect answer, each.
     - ``response_timeout``: for the answers to ``play``/``publish``.
     - ``close_timeout``: for the polite goodbye when closing.
-    - ``write_stall_timeout``: a send (``send_tag``, a command) that gets no byte out
-      for this long ends the connection with :class:`ConnectionClosed`: the server
-      stopped reading, or its host is gone without a word.  ``None``: wait forever.
+    - ``write_stall_timeout``: a send (``send_tag``, a command) that gets less than
+      16 KiB out in this long ends the connection with :class:`ConnectionClosed`: the
+      server stopped reading, or its host is gone without a word.  ``None``: wait
+      forever.
     - ``receive_timeout``: while playing (and not paused), nothing at all from the
       server for this long ends the connection with :class:`ConnectionClosed` (a hung
       server).  Off (``None``) by default: a stream waiting for its publisher (with

@@ -415,10 +415,11 @@ class RTMPClient(trio.abc.AsyncResource):
         except ConnectionTimeout:
             if paused:
                 self._paused = False
-                self._arm_receive_timeout()
             raise
-        self._paused = paused
-        self._arm_receive_timeout()
+        else:
+            self._paused = paused
+        finally:
+            self._arm_receive_timeout()
 
     async def publish(self, publish_type: str = "live") -> None:
         """Publish the stream (releaseStream, FCPublish, createStream, publish, as FFmpeg).
@@ -1008,6 +1009,10 @@ def _in_trio() -> bool:
     return True
 
 
+# TCP keepalive: probes after 30 s of quiet, every 10 s, 3 of them (see _keep_alive).
+_KEEPALIVE = (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+
+
 def _keep_alive(tcp: trio.SocketStream) -> None:
     """Have TCP probe the connection after 30 s of quiet, every 10 s, 3 times.
 
@@ -1022,9 +1027,6 @@ def _keep_alive(tcp: trio.SocketStream) -> None:
             option = getattr(socket, name, None)
             if option is not None:  # (not every platform has all three)
                 tcp.setsockopt(socket.IPPROTO_TCP, option, value)
-
-
-_KEEPALIVE = (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
 
 
 async def _open_stream(

@@ -446,8 +446,14 @@ def test_muxer_tag_forms() -> None:
     assert start.tracks[0].track_id == 3
     ((_, coded),) = muxer.mux(VideoSample([b"\x26\x01"], 50, 50, False, 3))
     assert coded.packet_type == VideoPacketType.CODED_FRAMES_X  # composition time 0
-    ((_, script),) = muxer.mux(Metadata("onMetaData", {"width": 1.0}))
+    ((at, script),) = muxer.mux(Metadata("onMetaData", {"width": 1.0}))
     assert type(script) is ScriptTag and script.values == ("onMetaData", {"width": 1.0})
+    # At 0, not at the last sample's time (50): FFmpeg reads an onMetaData stamped
+    # later as a subtitle stream.  A time given is kept.
+    assert at == 0
+    assert muxer.mux(Metadata("onMetaData", {}), 70)[0][0] == 70
+    ((at, _),) = muxer.mux(CodecConfig("video", "h264", AVCC))
+    assert at == 50
     assert muxer.mux(CodecConfig("audio", "speex", None)) == []
     ((_, speex),) = muxer.mux(AudioSample(b"s", 60))
     assert speex.to_bytes() == b"\xb6s"  # 16 kHz mono Speex, as FFmpeg writes it

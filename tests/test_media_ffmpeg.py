@@ -274,7 +274,20 @@ def test_copies_have_identical_packets(
     probe = ffprobe(copy, "-show_entries", "format_tags", "-show_format")
     assert abs(float(probe["format"]["duration"]) - (last - first) / 1000) < 0.2
 
-    # 2. Through frames: demux, mux again, write to a pipe-like (non-seekable) output.
+    # 2. An onMetaData in the middle (an encoder's update, a new publisher's) adds
+    # no packet: FFmpeg made a subtitle stream of one stamped at the media's time.
+    middle = tmp_path / "middle.flv"
+    writer = FlvWriter(has_audio=has_audio, has_video=has_video)
+    media = [tag for tag in tags if tag.tag_type != 18]
+    half = len(media) // 2
+    assert media[half].timestamp > 0
+    parts = [writer.write_tag(t.tag_type, t.timestamp, t.data) for t in media[:half]]
+    parts.append(writer.write_metadata({"width": 640.0, "height": 480.0}))
+    parts += [writer.write_tag(t.tag_type, t.timestamp, t.data) for t in media[half:]]
+    middle.write_bytes(b"".join(parts) + writer.finish()[0])
+    assert packet_view(middle) == original
+
+    # 3. Through frames: demux, mux again, write to a pipe-like (non-seekable) output.
     frames = demux(tags)
     muxer = Muxer()
     writer = FlvWriter(has_audio=has_audio, has_video=has_video)

@@ -151,7 +151,7 @@ def test_writer_seekable_patches_and_metadata() -> None:
 
 def test_writer_streaming_and_late_metadata() -> None:
     writer = FlvWriter(has_audio=False)
-    first = writer.write_tag(9, 0, b"v")
+    first = writer.write_tag(9, 2000, b"v")
     assert first.startswith(b"FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x00\x09")
     late = writer.write_metadata({"width": 1.0})
     tail, patches = writer.finish()
@@ -159,6 +159,8 @@ def test_writer_streaming_and_late_metadata() -> None:
     flv = read_flv(first + late)
     assert flv.tags[1].tag_type == 18
     assert flv.tags[1].script_values() == ["onMetaData", {"width": 1.0}]
+    # At 0, not at the media's time: FFmpeg would read it as a subtitle stream.
+    assert flv.tags[1].timestamp == 0
     # Metadata before any tag joins the first script tag; no media at all still
     # makes a valid file.
     writer = FlvWriter()

@@ -31,6 +31,7 @@ import trio
 from peers import (
     WAIT,
     NginxRtmp,
+    PeerProcess,
     Peers,
     SampleCache,
     compare_media,
@@ -259,35 +260,35 @@ async def test_ffmpeg_player_sees_only_the_media(
     peers: Peers, sample_media: SampleCache, tmp_path: Path
 ) -> None:
     """FFmpeg copying everything (-map 0) into MP4 finds audio and video and nothing
-    else: the play's status messages must not look like a data stream (FFmpeg 5.1 made
-    one of a NetStream.Data.Start data message and then failed to write the MP4)."""
-    source = sample_media.get(seconds=2)
+    else, whether it waits for the publisher or joins late: the play's status messages
+    must not look like a data stream (FFmpeg 5.1 made one of a NetStream.Data.Start data
+    message and then failed to write the MP4), and neither may the metadata a late
+    joiner gets first (FFmpeg reads an onMetaData stamped later than 0 as a subtitle
+    stream: it must be at 0, as nginx-rtmp sends it)."""
+    source = sample_media.get(seconds=4)
+
+    def ffmpeg_to_mp4(url: str, out: Path, name: str) -> PeerProcess:
+        command = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-i", url]
+        return peers.start([*command, "-map", "0", "-c", "copy", str(out)], name)
+
     async with trio.open_nursery() as nursery:
         relay, server = await start_relay(nursery)
         url = relay_url(server, "mp4")
-        out = tmp_path / "out.mp4"
-        player = peers.start(
-            [
-                "ffmpeg",
-                "-hide_banner",
-                "-nostdin",
-                "-y",
-                "-i",
-                url,
-                "-map",
-                "0",
-                "-c",
-                "copy",
-                str(out),
-            ],
-            "ffmpeg-mp4",
-        )
+        early = ffmpeg_to_mp4(url, tmp_path / "early.mp4", "ffmpeg-mp4")
         await wait_for(lambda: players(relay, "mp4") == 1, what="the player")
         publisher = peers.ffmpeg_publish(url, source)
+        stream = relay.streams["live", "mp4"]
+        # Join in the middle of the second GOP, with the metadata 1.5 s behind.
+        await wait_for(lambda: stream.messages > 0, what="the publisher")
+        await trio.sleep(1.5)
+        late = ffmpeg_to_mp4(url, tmp_path / "late.mp4", "ffmpeg-mp4-late")
         assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
-        assert await player.wait_async() == 0, player.log()
+        assert await early.wait_async() == 0, early.log()
+        assert await late.wait_async() == 0, late.log()
         server.stop()
-    assert sorted(s.media for s in probe_streams(out)) == ["audio", "video"]
+    for name in ("early.mp4", "late.mp4"):
+        streams = probe_streams(tmp_path / name)
+        assert sorted(s.media for s in streams) == ["audio", "video"], name
 
 
 async def test_librtmp_publishes_every_player_plays(

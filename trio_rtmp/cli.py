@@ -1111,8 +1111,7 @@ class _Copier:
             metadata = _metadata_of(tag)
             if metadata is None or metadata == self._metadata:
                 # A repeat says nothing new (a relay's cache and its live stream may
-                # both carry it), and FFmpeg reads an onMetaData after the first tag
-                # as a data stream of its own.
+                # both carry it).
                 return b"", False
             self._metadata = metadata
             return writer.write_metadata(metadata), False

@@ -467,14 +467,18 @@ class RelayStream:
         self.flush()
         if not self.live:
             return
-        headers = [m for m in (self.metadata, self.video_header, self.audio_header) if m]
+        headers = [m for m in (self.video_header, self.audio_header) if m]
         gop = self._gop if self._gop_valid else []
         if gop:
-            # Stamp the metadata and sequence headers with the GOP's first time, so a
-            # late joiner's timeline starts where its media does (a recording of it
-            # would otherwise begin minutes before its first frame).
+            # Stamp the sequence headers with the GOP's first time, so a late joiner's
+            # timeline starts where its media does (a recording of it would otherwise
+            # begin minutes before its first frame).  Not the metadata: it stays at 0,
+            # as nginx-rtmp sends it, for FFmpeg reads an onMetaData stamped later as
+            # a subtitle stream (and then cannot copy the play into MP4).
             start = gop[0].timestamp
             headers = [PreparedMessage(m.type_id, start, m.payload) for m in headers]
+        if self.metadata is not None:
+            headers.insert(0, self.metadata)
         for message in headers + gop:
             session.write_prepared(stream_id, message)
 

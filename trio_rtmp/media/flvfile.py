@@ -15,7 +15,9 @@ recording interrupted, a download stopped) ends with what was complete and
 ``duration`` and ``filesize`` in the ``onMetaData`` at the start of the file and, when
 finished, hands back the patches to apply in place; for a pipe (stdout) it just
 streams.  An ``onMetaData`` from the stream (``write_metadata``) given before the
-first media tag is merged into that first script tag, as FFmpeg writes it.
+first media tag is merged into that first script tag, as FFmpeg writes it; one given
+later gets a tag of its own, stamped 0 as nginx-rtmp and rtmpdump write it (FFmpeg
+reads an ``onMetaData`` stamped later than 0 as a subtitle stream).
 
 .. code-block:: python
 
@@ -316,6 +318,8 @@ class FlvWriter:
     def write_metadata(self, values: Mapping[str, Any]) -> bytes:
         """Record an ``onMetaData``; before any media tag it joins the file's first tag.
 
+        Later, it is a script tag of its own at timestamp 0 (FFmpeg skips an
+        ``onMetaData`` at 0, but makes a subtitle stream of one stamped later).
         Returns the bytes to write (``b""`` while it waits for the first media tag).
         """
         self._check_open()
@@ -323,7 +327,7 @@ class FlvWriter:
             self._metadata = dict(values)
             return b""
         data = amf0.encode("onMetaData", ECMAArray(values))
-        return self._emit(self._tag(TagType.SCRIPT, self._last_timestamp, data))
+        return self._emit(self._tag(TagType.SCRIPT, 0, data))
 
     def write_tag(
         self, tag_type: int, timestamp: int, data: bytes, *, filtered: bool = False

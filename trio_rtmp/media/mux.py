@@ -22,9 +22,10 @@ Tag forms chosen, for the widest compatibility:
   and so does everything when ``Muxer(enhanced=True)`` or on a track other than 0
   (as Multitrack OneTrack tags);
 * a coded frame with composition time 0 uses CodedFramesX;
-* ``Metadata("onMetaData", ...)`` becomes a :class:`ScriptTag` (a publishing client
-  sends it as ``@setDataFrame``), ``Metadata("colorInfo", ...)`` a video Metadata
-  packet, ``Metadata("multichannelConfig", ...)`` an audio MultichannelConfig packet.
+* ``Metadata("onMetaData", ...)`` becomes a :class:`ScriptTag` at timestamp 0 (a
+  publishing client sends it as ``@setDataFrame``), ``Metadata("colorInfo", ...)`` a
+  video Metadata packet, ``Metadata("multichannelConfig", ...)`` an audio
+  MultichannelConfig packet.
 
 For h264/h265 a :class:`VideoSample` payload is a list of NAL units (they are
 length-prefixed with the record's NAL length size); a ``bytes`` payload is taken as
@@ -166,7 +167,9 @@ class Muxer:
         """The tags for one frame.
 
         Samples carry their own time; configs and metadata go out at ``timestamp``, by
-        default the time of the last sample muxed (0 at first).
+        default the time of the last sample muxed (0 at first), except ``onMetaData``:
+        by default at 0, as FFmpeg and nginx-rtmp send it (FFmpeg reads an
+        ``onMetaData`` stamped later than 0 as a subtitle stream).
         """
         if type(frame) is VideoSample:
             self._timestamp = frame.dts
@@ -179,6 +182,8 @@ class Muxer:
             tag = self._config(frame)
             return [] if tag is None else [(at, tag)]
         if type(frame) is Metadata:
+            if frame.name == "onMetaData" and timestamp is None:
+                at = 0
             return [(at, self._metadata(frame))]
         raise LocalProtocolError(f"cannot mux {frame!r}")
 

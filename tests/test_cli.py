@@ -527,6 +527,55 @@ def test_publish_realtime_across_extended_timestamps(
     assert max(ours_dts) == max(source_dts)
 
 
+def test_publish_play_and_probe_across_the_32_bit_wrap(
+    peers: Peers, sample_flv: Path, tmp_path: Path
+) -> None:
+    """RTMP and FLV timestamps wrap to 0 after 2**32 ms (49.7 days; a recording of such a
+    stream, or an encoder that starts high, gets there at any time).  Here the frames
+    start 3 s before the wrap (the headers at 0).  ``publish`` paces across it instead
+    of sending the rest at once; ``play`` writes every frame at its time (it wrote all
+    those past the wrap at the first frame's time), with the file's duration and
+    ``--duration`` counted across it; ``probe`` measures the frame rate across it."""
+    import json
+
+    top = (1 << 32) - 3000
+
+    def shifted(tag: FlvTag) -> FlvTag:
+        if tag.tag_type == TagType.SCRIPT or cli._is_header(tag):
+            return tag
+        return tag._replace(timestamp=(tag.timestamp + top) & 0xFFFFFFFF)
+
+    source = write_flv(tmp_path / "wrap.flv", [shifted(t) for t in read_tags(sample_flv)])
+    stamps = [t.timestamp for t in read_tags(source) if t.tag_type == TagType.VIDEO]
+    assert stamps[0] == 0 and stamps[1] == top and min(stamps[2:]) < 1000, stamps[:3]
+    _server, port = serve(peers)
+    url = f"rtmp://127.0.0.1:{port}/live/wrap"
+    whole = play(peers, url, tmp_path / "ours.flv")
+    part = play(peers, url, tmp_path / "part.flv", "--duration", "2", name="play-part")
+    ffmpeg = peers.ffmpeg_play(url, tmp_path / "ffmpeg.flv")
+    probe = start(peers, "probe", url, "--json", "--duration", "3.5", name="probe")
+    time.sleep(0.5)  # FFmpeg's play and the probe reach the relay
+    publish_in_real_time(source, url)
+    whole.expect_exit(0, timeout=15)
+    part.expect_exit(0, timeout=15)
+    ffmpeg.expect_exit(0, timeout=15)
+    probe.expect_exit(0, timeout=15)
+
+    for output in ("ours.flv", "ffmpeg.flv"):
+        compare_media(source, tmp_path / output).assert_ok(min_compared=90, max_source_left=0)
+    ours = read_flv((tmp_path / "ours.flv").read_bytes())
+    written = [t.timestamp for t in ours.tags if t.tag_type == TagType.VIDEO]
+    assert written[1:] == stamps[1:] and written[0] == top  # the header at the first frame
+    assert ours.metadata is not None
+    assert ours.metadata["duration"] == pytest.approx(4.0, abs=0.1)
+    part_tags = read_flv((tmp_path / "part.flv").read_bytes()).tags
+    part_times = [t.timestamp for t in part_tags if t.tag_type != TagType.SCRIPT]
+    assert max(t - top if t >= top else t + 3000 for t in part_times) < 2000
+    assert len(part_times) > 60
+    video = json.loads(probe.stdout())["streams"][0]
+    assert video["frame_rate"] == pytest.approx(25.0, abs=0.5)
+
+
 def test_publish_leaves_out_a_keyframe_index(
     peers: Peers, sample_flv: Path, tmp_path: Path
 ) -> None:

@@ -325,6 +325,42 @@ def test_aac_stream() -> None:
     assert demuxer.audio(0, b"\xaf\x00" + ASC) == []
 
 
+def test_sample_times_rise_past_the_32_bit_wrap() -> None:
+    """Message timestamps wrap after 2**32 ms (49.7 days, or soon after an encoder that
+    starts high); the samples' times go on rising, on the fast paths (AVC, AAC) and the
+    general ones (mp3, an enhanced codec) alike, and sequence headers stamped 0 do not
+    count as the stream's time."""
+    top = (1 << 32) - 40
+    demuxer = Demuxer()
+    demuxer.video(0, avc(1, 0, 0, AVCC))
+    demuxer.audio(0, b"\xaf\x00" + ASC)
+    key = join_length_prefixed([b"\x65k"])
+    assert demuxer.video(top, avc(1, 1, 80, key)) == [VideoSample([b"\x65k"], top, top + 80, True)]
+    assert demuxer.audio(top + 10, b"\xaf\x01a") == [AudioSample(b"a", top + 10)]
+    # Past the wrap, and an audio message from just before it arriving late.
+    [sample] = demuxer.video(0, avc(2, 1, 40, key))
+    assert (sample.dts, sample.pts) == (1 << 32, (1 << 32) + 40)
+    assert demuxer.audio(4294967290, b"\xaf\x01a") == [AudioSample(b"a", 4294967290)]
+    assert demuxer.audio(33, b"\xaf\x01a") == [AudioSample(b"a", (1 << 32) + 33)]
+    # A header stamped 0 again changes nothing.
+    demuxer.video(0, avc(1, 0, 0, AVCC))
+    assert demuxer.video(80, avc(2, 1, 0, key))[0].dts == (1 << 32) + 80
+    # The general paths: mp3 (announced at its first frame) and VP9.
+    frames = demuxer.audio(100, b"\x2f" + MP3_FRAME)
+    assert frames[-1] == AudioSample(MP3_FRAME, (1 << 32) + 100)
+    # reset() (a new publisher) starts over: its first time is taken as it is.
+    demuxer.reset()
+    start = ExVideoTag(
+        frame_type=1, packet_type=VideoPacketType.SEQUENCE_START, fourcc=VideoFourCC.VP9, data=VPCC
+    )
+    demuxer.video(0, start.to_bytes())
+    coded = ExVideoTag(
+        frame_type=1, packet_type=VideoPacketType.CODED_FRAMES_X, fourcc=VideoFourCC.VP9, data=b"f"
+    )
+    assert demuxer.video(top, coded.to_bytes())[0].dts == top
+    assert demuxer.video(5, coded.to_bytes())[0].dts == (1 << 32) + 5
+
+
 def test_legacy_audio_codecs_and_parameter_changes() -> None:
     demuxer = Demuxer()
     frames = demuxer.audio(0, b"\x2f" + MP3_FRAME)

@@ -170,12 +170,31 @@ def test_writer_streaming_and_late_metadata() -> None:
     assert read_flv(FlvWriter().finish()[0]).tags == []
 
 
+def test_writer_past_the_32_bit_wrap() -> None:
+    """Timestamps are written modulo 2**32, as RTMP carries them, and the duration
+    counts across the wrap, from the first frame (not from sequence headers at 0)."""
+    writer = FlvWriter(has_audio=False, seekable=True)
+    top = (1 << 32) - 1000
+    parts = [
+        writer.write_tag(9, 0, b"\x17\x00\x00\x00\x00avcC"),  # sequence header
+        writer.write_tag(9, top, b"\x17\x01\x00\x00\x00k"),
+        writer.write_tag(9, top + 960, b"\x27\x01\x00\x00\x00p"),
+        writer.write_tag(9, 40, b"\x27\x01\x00\x00\x00p"),  # as RTMP carries it
+        writer.write_tag(9, (1 << 32) + 1000, b"\x27\x01\x00\x00\x00p"),  # extended
+    ]
+    tail, patches = writer.finish()
+    out = bytearray(b"".join(parts) + tail)
+    for offset, patch in patches:
+        out[offset : offset + 8] = patch
+    flv = read_flv(bytes(out))
+    assert [tag.timestamp for tag in flv.tags[1:]] == [0, top, top + 960, 40, 1000]
+    assert flv.metadata is not None and flv.metadata["duration"] == 2.0
+
+
 def test_writer_errors() -> None:
     writer = FlvWriter()
     with pytest.raises(LocalProtocolError):
         writer.write_tag(9, -1, b"")
-    with pytest.raises(LocalProtocolError):
-        writer.write_tag(9, 1 << 32, b"")
     with pytest.raises(LocalProtocolError):
         writer.write_tag(32, 0, b"")
     with pytest.raises(LocalProtocolError):

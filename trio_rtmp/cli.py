@@ -54,6 +54,7 @@ from .core import amf0
 from .core.amf import ECMAArray
 from .core.config import DEFAULT_LIMITS, Limits
 from .core.errors import LocalProtocolError, ProtocolError, RTMPError
+from .core.timestamps import TimestampUnwrapper
 from .core.url import RTMPURL, parse_url
 from .exceptions import (
     ConnectionClosed,
@@ -949,25 +950,30 @@ class _PlayStatus:
 
 
 class _Timeline:
-    """Output timestamps of ``play``: as received, but with ``--follow`` shifted so a
-    new publisher (whose clock starts over) continues the file instead of going back."""
+    """Output timestamps of ``play``: as received, extended past the 32-bit wrap (the
+    file gets them modulo 2**32 again, but durations and ``--duration`` count across
+    it), and with ``--follow`` shifted so a new publisher (whose clock starts over)
+    continues the file instead of going back."""
 
     def __init__(self, follow: bool) -> None:
         self._follow = follow
+        self._unwrap = TimestampUnwrapper()
         self._offset = 0
         self._last = -1
         self._step = 40
 
-    def map(self, tag_type: int, timestamp: int) -> int:
-        out = timestamp + self._offset
+    def map(self, tag_type: int, timestamp: int, header: bool = False) -> int:
+        # A sequence header is read against the stream's clock without moving it.
+        extended = self._unwrap(timestamp, update=not header)
+        out = extended + self._offset
         if self._follow and self._last >= 0 and out < self._last - _NEW_PUBLISHER_JUMP:
-            self._offset = self._last + self._step - timestamp
-            out = timestamp + self._offset
+            self._offset = self._last + self._step - extended
+            out = extended + self._offset
             logger.info("timestamps start over (a new publisher); continuing the file")
         if self._last >= 0 and 0 < out - self._last < 1000 and tag_type == TagType.VIDEO:
             self._step = out - self._last
         self._last = max(self._last, out)
-        return out & 0xFFFFFFFF
+        return out
 
 
 def _is_header(tag: FlvTag) -> bool:
@@ -1121,12 +1127,12 @@ class _Copier:
         if self._follow and self._written_before(tag, header):
             self.skipped += 1
             return b"", False
-        timestamp = self.timeline.map(tag.tag_type, tag.timestamp)
         first = self.first
+        if first is None and header:
+            self._pending.append(tag)
+            return b"", False
+        timestamp = self.timeline.map(tag.tag_type, tag.timestamp, header)
         if first is None:
-            if header:
-                self._pending.append(tag._replace(timestamp=timestamp))
-                return b"", False
             first = self.first = timestamp
             out = [writer.write_tag(h.tag_type, timestamp, h.data) for h in self._pending]
             self._pending = []
@@ -1526,6 +1532,9 @@ async def _send_file(
             progress.loop = passes
         await source.rewind()
         spans = {int(TagType.AUDIO): _TrackSpan(), int(TagType.VIDEO): _TrackSpan()}
+        # The file's times, past the 32-bit wrap of FLV timestamps (a recording of a
+        # stream that ran 49.7 days, or of an encoder that starts high).
+        unwrap = TimestampUnwrapper()
         while (tags := await source.read()) is not None:
             for tag in tags:
                 source.position += 15 + len(tag.data)
@@ -1533,15 +1542,17 @@ async def _send_file(
                 if tag.filtered:
                     logger.warning("skipping an encrypted (filtered) tag at %d ms", tag.timestamp)
                     continue
-                timestamp = tag.timestamp + offset
                 if kind == TagType.SCRIPT:
                     # Metadata once: later passes would only repeat it.
                     if passes == 1:
-                        await _send_script(publisher, tag, timestamp, progress)
+                        await _send_script(publisher, tag, tag.timestamp + offset, progress)
                     continue
                 if kind not in (TagType.AUDIO, TagType.VIDEO):
                     continue
                 header = _is_header(tag)
+                # Headers are not the stream's clock (often stamped 0, see below).
+                file_time = unwrap(tag.timestamp, update=not header)
+                timestamp = file_time + offset
                 if header:
                     if headers.get(kind) == tag.data:
                         continue
@@ -1555,7 +1566,7 @@ async def _send_file(
                     await pacer.wait(timestamp)
                 await publisher.send(timestamp, tag, first=header)
                 if not header:
-                    spans[kind].add(tag.timestamp)
+                    spans[kind].add(file_time)
                 if progress is not None:
                     progress.media_time = pacer.media_time(timestamp)
                     is_frame = kind == TagType.VIDEO and not header
@@ -1638,6 +1649,8 @@ class _Probe:
         self.tracks: dict[tuple[str, int], _Track] = {}
         self.metadata: dict[str, Any] | None = None
         self.bytes = 0
+        # The media's first and last times (past the 32-bit wrap, as the demuxer's).
+        self._unwrap = TimestampUnwrapper()
         self.first: int | None = None
         self.last = 0
 
@@ -1646,9 +1659,10 @@ class _Probe:
             self.bytes += len(tag.data)
             # Sequence headers may carry the publisher's first timestamp, long ago.
             if not _is_header(tag):
+                timestamp = self._unwrap(tag.timestamp)
                 if self.first is None:
-                    self.first = tag.timestamp
-                self.last = max(self.last, tag.timestamp)
+                    self.first = timestamp
+                self.last = max(self.last, timestamp)
         try:
             frames = self.demuxer.tag(tag.tag_type, tag.timestamp, tag.data)
         except ProtocolError as exc:

@@ -15,6 +15,8 @@ The layers, each usable alone:
   :class:`ServerConnection` (events in :mod:`~trio_rtmp.core.events`, the state
   tables in :mod:`~trio_rtmp.core._state`);
 * :mod:`~trio_rtmp.core.url`: :func:`parse_url`;
+* :mod:`~trio_rtmp.core.timestamps`: :class:`TimestampUnwrapper` (timestamps past
+  their 32-bit wrap);
 * :mod:`~trio_rtmp.core.config`: :class:`Limits`; :mod:`~trio_rtmp.core.errors`.
 """
 
@@ -27,6 +29,7 @@ from .config import DEFAULT_LIMITS, Limits
 from .connection import ClientConnection, ConnectionConfig, ServerConnection
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError, RTMPError
 from .handshake import ClientHandshake, ServerHandshake
+from .timestamps import TimestampUnwrapper
 from .url import RTMPURL, parse_url
 
 __all__ = [
@@ -47,6 +50,7 @@ __all__ = [
     "ServerConnection",
     "ServerHandshake",
     "StreamState",
+    "TimestampUnwrapper",
     "amf0",
     "amf3",
     "events",

@@ -33,7 +33,11 @@ Semantics (those of ExRTMP, see ``MISSION.md``):
 * ``onMetaData`` (also wrapped in ``@setDataFrame``), Enhanced RTMP ``colorInfo``
   metadata packets and MultichannelConfig packets give :class:`Metadata`;
 * sequence ends, command frames, empty (silence) audio messages and other data
-  messages give nothing.
+  messages give nothing;
+* samples' times (``dts``, ``pts``, ``timestamp``) rise past the 32-bit wrap of
+  message timestamps (after 49.7 days, or sooner for an encoder that starts high):
+  4294967290 then 6 is 4294967302 (:class:`~trio_rtmp.core.TimestampUnwrapper`;
+  :meth:`Demuxer.reset` starts it over).
 
 A malformed body raises :class:`~trio_rtmp.core.errors.RemoteProtocolError`; the
 demuxer's state is unchanged by a body that fails, so the caller may log and go on.
@@ -53,6 +57,7 @@ from ..core import amf0
 from ..core.amf import UNDEFINED
 from ..core.config import DEFAULT_LIMITS, Limits
 from ..core.errors import RemoteProtocolError
+from ..core.timestamps import HALF, rebase
 from .codecs import mp3_frame_info, parse_codec_config
 from .flv import (
     AACPacketType,
@@ -181,6 +186,9 @@ _unpack_head = struct.Struct(">BII").unpack_from
 # Samples are built from values already checked, without the validation.
 _new_tuple = tuple.__new__
 
+#: ``Demuxer._extend``'s last timestamp before the first.
+_NO_TIMESTAMP = -1
+
 
 class _Track:
     """What the demuxer remembers about one (media, track)."""
@@ -251,6 +259,13 @@ class Demuxer:
         # Track 0's state when its coded frames can take the fast paths.
         self._fast_video: _Track | None = None
         self._fast_aac = False
+        # The samples' times, extended past the 32-bit wrap as a TimestampUnwrapper
+        # does.  Until a timestamp reaches 2**31 none can have wrapped, and they are
+        # taken as they are (one comparison on the fast paths); from then on
+        # ``_extend`` sees every one.
+        self._ts_plain_below = HALF
+        self._ts_last = _NO_TIMESTAMP
+        self._ts_base = 0
         #: Samples dropped because their configuration had not arrived.
         self.dropped = 0
 
@@ -264,6 +279,9 @@ class Demuxer:
         self._video.clear()
         self._audio.clear()
         self._warned.clear()
+        self._ts_plain_below = HALF
+        self._ts_last = _NO_TIMESTAMP
+        self._ts_base = 0
         self._refresh()
 
     def _refresh(self) -> None:
@@ -271,6 +289,16 @@ class Demuxer:
         self._fast_video = state if state is not None and state.first_bytes else None
         audio = self._audio.get(0)
         self._fast_aac = audio is not None and audio.codec == "aac"
+
+    def _extend(self, timestamp: int) -> int:
+        """A sample's timestamp on the timeline extended past the 32-bit wrap."""
+        # The first here is taken as it is: those before it were below 2**31.
+        self._ts_plain_below = -1
+        last = self._ts_last
+        if last != _NO_TIMESTAMP:
+            self._ts_base = rebase(last, self._ts_base, timestamp)
+        self._ts_last = timestamp
+        return timestamp + self._ts_base
 
     # ----------------------------------------------------------------- entry points
 
@@ -294,6 +322,8 @@ class Demuxer:
                         payload = [data[9:]]  # one NAL unit, the common case
                     else:
                         payload = _split_nal_units(data, state.nal_length_size, 5)
+                    if timestamp >= self._ts_plain_below:
+                        timestamp = self._extend(timestamp)
                     # The SI24 composition time is the low three bytes of ``head``.
                     pts = timestamp + ((head & 0xFFFFFF) ^ 0x800000) - 0x800000
                     return [_new_tuple(VideoSample, (payload, timestamp, pts, keyframe, 0))]
@@ -310,6 +340,8 @@ class Demuxer:
             return []
         # Fast path: raw AAC of a configured track.
         if self._fast_aac and data[0] & 0xF0 == 0xA0 and len(data) >= 2 and data[1] == 1:
+            if timestamp >= self._ts_plain_below:
+                timestamp = self._extend(timestamp)
             return [_new_tuple(AudioSample, (data[2:], timestamp, 0))]
         return self._audio_tag(timestamp, data[0], parse_audio_tag(data))
 
@@ -435,6 +467,8 @@ class Demuxer:
         payload: list[bytes] | bytes = data
         if state.nal_length_size:
             payload = _split_nal_units(data, state.nal_length_size)
+        if timestamp >= self._ts_plain_below:
+            timestamp = self._extend(timestamp)
         frames.append(_video_sample(payload, timestamp, timestamp + cts, keyframe, track))
         return frames
 
@@ -517,6 +551,8 @@ class Demuxer:
             self._audio[track] = _Track(config, key=key)
             self._refresh()
             frames.append(config)
+        if timestamp >= self._ts_plain_below:
+            timestamp = self._extend(timestamp)
         frames.append(_audio_sample(data, timestamp, track))
         return frames
 

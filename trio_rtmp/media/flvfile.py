@@ -46,7 +46,8 @@ from ..core import amf0
 from ..core.amf import ECMAArray
 from ..core.config import DEFAULT_LIMITS, Limits
 from ..core.errors import LocalProtocolError, RemoteProtocolError
-from .flv import AnyTag, TagType, parse_tag
+from ..core.timestamps import TimestampUnwrapper
+from .flv import AnyTag, TagType, is_audio_sequence_header, parse_tag, video_info
 
 __all__ = [
     "FlvEnd",
@@ -305,6 +306,8 @@ class FlvWriter:
         self._started = False
         self._finished = False
         self._position = 0
+        # The media tags' first and last times, extended past the 32-bit wrap.
+        self._unwrap = TimestampUnwrapper()
         self._first_timestamp: int | None = None
         self._last_timestamp = 0
         self._duration_offset = -1
@@ -332,22 +335,30 @@ class FlvWriter:
     def write_tag(
         self, tag_type: int, timestamp: int, data: bytes, *, filtered: bool = False
     ) -> bytes:
-        """Append one tag: type (8, 9, 18, ...), timestamp (ms, 0..2**32-1) and body.
+        """Append one tag: type (8, 9, 18, ...), timestamp (ms) and body.
 
+        FLV timestamps are 32-bit, as RTMP's: a later one (a demuxer's, past the wrap)
+        is written modulo 2**32, and the duration counts across the wrap.
         ``filtered`` sets the tag's Filter bit (pre-processed, e.g. encrypted, body).
         """
         self._check_open()
         if not 0 <= tag_type <= 31:
             raise LocalProtocolError("the FLV tag type is 5 bits")
-        if not 0 <= timestamp <= 0xFFFFFFFF:
-            raise LocalProtocolError(f"timestamp {timestamp} is not a 32-bit FLV timestamp")
+        if timestamp < 0:
+            raise LocalProtocolError(f"timestamp {timestamp} is negative")
         if len(data) > _MAX_TAG_BODY:
             raise LocalProtocolError("an FLV tag body is at most 16 MiB - 1")
         prefix = b"" if self._started else self._start()
-        if tag_type in (TagType.AUDIO, TagType.VIDEO):
+        timestamp &= 0xFFFFFFFF
+        if (tag_type == TagType.VIDEO and not video_info(data)[1]) or (
+            tag_type == TagType.AUDIO and not is_audio_sequence_header(data)
+        ):
+            # Media time (sequence headers are often stamped 0, whenever the media
+            # starts).
+            extended = self._unwrap(timestamp)
             if self._first_timestamp is None:
-                self._first_timestamp = timestamp
-            self._last_timestamp = max(self._last_timestamp, timestamp)
+                self._first_timestamp = self._last_timestamp = extended
+            self._last_timestamp = max(self._last_timestamp, extended)
         kind = tag_type | 0x20 if filtered else tag_type
         return self._emit(prefix + self._tag(kind, timestamp, data))
 

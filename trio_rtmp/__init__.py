@@ -1,7 +1,9 @@
 """trio-rtmp: an RTMP server and client for Trio, built on a sans-IO protocol core.
 
-The Trio API (``open_client``, ``serve_rtmp`` ...) is loaded on first use, so that
-``import trio_rtmp.core`` and ``import trio_rtmp.media`` work without Trio installed.
+Every name here is loaded on first use: the Trio API (``open_client``, ``serve_rtmp``
+...) so that ``import trio_rtmp.core`` and ``import trio_rtmp.media`` work without Trio
+installed, and the rest so that the ``trio-rtmp`` command starts with nothing loaded
+(Ctrl-C while it loads is then its own to handle).
 """
 
 from __future__ import annotations
@@ -9,11 +11,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .core.errors import LocalProtocolError, ProtocolError, RemoteProtocolError, RTMPError
-from .media.frames import AudioSample, CodecConfig, Metadata, VideoSample
-
 if TYPE_CHECKING:
     from .client import ClientStatistics, FrameChannel, RTMPClient, connect_client, open_client
+    from .core.errors import LocalProtocolError, ProtocolError, RemoteProtocolError, RTMPError
     from .exceptions import (
         ConnectionClosed,
         ConnectionFailed,
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         Refused,
         StreamNotFound,
     )
+    from .media.frames import AudioSample, CodecConfig, Metadata, VideoSample
     from .server import (
         PreparedMessage,
         Reject,
@@ -39,8 +40,16 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0.dev0"
 
-# Public names that need Trio, and the module each lives in.
+# Public names and the module each lives in.
 _LAZY = {
+    "LocalProtocolError": "core.errors",
+    "ProtocolError": "core.errors",
+    "RemoteProtocolError": "core.errors",
+    "RTMPError": "core.errors",
+    "AudioSample": "media.frames",
+    "CodecConfig": "media.frames",
+    "Metadata": "media.frames",
+    "VideoSample": "media.frames",
     "ClientStatistics": "client",
     "FrameChannel": "client",
     "RTMPClient": "client",

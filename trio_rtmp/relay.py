@@ -24,6 +24,7 @@ upstream RTMP URLs with reconnect and backoff, and an auth hook.
 from __future__ import annotations
 
 import collections
+import contextlib
 import inspect
 import logging
 import re
@@ -100,7 +101,8 @@ class RelayConfig:
     gop_cache_bytes: int = 16 * 1024 * 1024
     #: Output bytes a player may have queued before the relay drops for it.
     player_queue_bytes: int = 1024 * 1024
-    #: Record every stream as FLV under this folder (``app/key-YYYYmmdd-HHMMSS.flv``).
+    #: Record every stream as FLV under this folder (``app/key-YYYYmmdd-HHMMSS.flv``,
+    #: made at the stream's first audio or video message).
     record_dir: str | None = None
     #: Push every stream to these upstream URLs (``rtmp://host/app``: the stream key
     #: is appended), reconnecting with backoff while the stream is live and moving
@@ -496,6 +498,9 @@ def _split_name(name: str) -> tuple[str, dict[str, str]]:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+#: A recording keeps at most this many data messages that come before its first audio
+#: or video message (the file is made then).
+_EARLY_DATA_MESSAGES = 100
 
 
 def _safe(name: str) -> str:
@@ -750,25 +755,47 @@ async def _serve_with_config(
 async def _record(
     folder: Path, app: str, key: str, receive: trio.MemoryReceiveChannel[FlvTag]
 ) -> None:
-    """Write one publishing session of a stream to an FLV file."""
+    """Write one publishing session of a stream to an FLV file.
+
+    The file is made at the first audio or video message: a publisher that leaves
+    before sending any (a failed start, a probe) leaves no empty file behind.
+    """
     directory = folder / _safe(app)
     path = directory / f"{_safe(key)}-{time.strftime('%Y%m%d-%H%M%S')}.flv"
     writer = FlvWriter(seekable=True)
+    # Data messages (cue points, captions) that came before the first media message.
+    early: list[FlvTag] = []
+    file: Any = None
     try:
-        await trio.Path(directory).mkdir(parents=True, exist_ok=True)
-        async with await trio.open_file(path, "wb") as file:
-            async with receive:
-                async for tag in receive:
-                    if tag.tag_type == TagType.SCRIPT:
-                        values = amf0.decode(tag.data)
-                        if values[:1] == ["onMetaData"]:
-                            # The writer keeps it up to date (duration, size...).
-                            if len(values) > 1 and isinstance(values[1], dict):
-                                await file.write(writer.write_metadata(values[1]))
-                            continue
-                        # Other data messages (cue points, captions) are kept as
-                        # script tags in place, as an FLV file carries them.
-                    await file.write(writer.write_tag(tag.tag_type, tag.timestamp, tag.data))
+        async with contextlib.AsyncExitStack() as stack, receive:
+            async for tag in receive:
+                if tag.tag_type == TagType.SCRIPT:
+                    values = amf0.decode(tag.data)
+                    if values[:1] == ["onMetaData"]:
+                        # The writer keeps it up to date (duration, size...); before
+                        # the first media message it only holds it.
+                        if len(values) > 1 and isinstance(values[1], dict):
+                            data = writer.write_metadata(values[1])
+                            if file is not None:
+                                await file.write(data)
+                        continue
+                    # Other data messages are kept as script tags in place, as an FLV
+                    # file carries them.
+                    if file is None:
+                        if len(early) < _EARLY_DATA_MESSAGES:
+                            early.append(tag)
+                        continue
+                elif file is None:
+                    await trio.Path(directory).mkdir(parents=True, exist_ok=True)
+                    file = await stack.enter_async_context(await trio.open_file(path, "wb"))
+                    for data_tag in early:
+                        await file.write(
+                            writer.write_tag(data_tag.tag_type, data_tag.timestamp, data_tag.data)
+                        )
+                await file.write(writer.write_tag(tag.tag_type, tag.timestamp, tag.data))
+            if file is None:
+                logger.info("nothing to record of %s/%s: no audio or video came", app, key)
+                return
             tail, patches = writer.finish()
             await file.write(tail)
             for offset, data in patches:

@@ -1487,14 +1487,19 @@ async def test_data_messages_reach_the_players(sample_media: SampleCache, tmp_pa
 
 
 async def test_a_recording_is_made_at_the_first_media_message(
-    sample_media: SampleCache, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sample_media: SampleCache,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A publisher that leaves before any audio or video (a failed start, a probe) leaves
     no recording behind (there was an empty FLV file of it, which FFmpeg cannot read); a
-    cue point that came before the media is still the recording's first data message."""
+    cue point that came before the media is still the recording's first data message.
+    Two sessions in the same second get two files (the second overwrote the first)."""
     media = [t for t in read_tags(sample_media.get(seconds=1)) if t.tag_type != 18]
     cue = ("onCuePoint", {"name": "start", "time": 0.0, "type": "event"})
     caplog.set_level(logging.INFO, logger="trio_rtmp.relay")
+    monkeypatch.setattr(trio_rtmp.relay, "_session_stamp", lambda: "20260101-000000")
     async with trio.open_nursery() as nursery:
         relay, server = await start_relay(nursery, RelayConfig(record_dir=str(tmp_path)))
         url = relay_url(server, "rec")
@@ -1509,20 +1514,26 @@ async def test_a_recording_is_made_at_the_first_media_message(
         )
         assert list(tmp_path.rglob("*")) == []
 
-        async with trio_rtmp.open_client(url) as publisher:
-            await publisher.publish()
-            await publisher.send_metadata({"width": 320.0})
-            await publisher.send_raw(18, 0, amf0.encode(*cue))
-            await publish_tags(publisher, media)
-        await wait_for(lambda: "recorded " in caplog.text, what="the recording")
+        for session in range(2):
+            async with trio_rtmp.open_client(url) as publisher:
+                await publisher.publish()
+                await publisher.send_metadata({"width": 320.0 + session})
+                await publisher.send_raw(18, 0, amf0.encode(*cue))
+                await publish_tags(publisher, media)
+            await wait_for(
+                lambda n=session + 1: caplog.text.count("recorded ") == n, what="the recording"
+            )
         server.stop()
-    (recording,) = tmp_path.glob("live/rec-*.flv")
-    tags = read_tags(recording)
-    values = [tuple(amf0.decode(t.data)) for t in tags if t.tag_type == 18]
-    assert values[0][0] == "onMetaData" and values[0][1]["width"] == 320.0
-    assert values[1:] == [cue]
-    assert [t.data for t in tags if t.tag_type != 18] == [t.data for t in media]
-    assert [t.tag_type for t in tags[:2]] == [18, 18]
+    first = tmp_path / "live" / "rec-20260101-000000.flv"
+    second = tmp_path / "live" / "rec-20260101-000000-1.flv"
+    assert sorted(tmp_path.glob("live/*")) == sorted([first, second])
+    for session, recording in enumerate((first, second)):
+        tags = read_tags(recording)
+        values = [tuple(amf0.decode(t.data)) for t in tags if t.tag_type == 18]
+        assert values[0][0] == "onMetaData" and values[0][1]["width"] == 320.0 + session
+        assert values[1:] == [cue]
+        assert [t.data for t in tags if t.tag_type != 18] == [t.data for t in media]
+        assert [t.tag_type for t in tags[:2]] == [18, 18]
 
 
 def test_a_forward_that_falls_behind_is_reported_once_until_it_catches_up(

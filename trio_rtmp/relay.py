@@ -761,7 +761,8 @@ async def _record(
     before sending any (a failed start, a probe) leaves no empty file behind.
     """
     directory = folder / _safe(app)
-    path = directory / f"{_safe(key)}-{time.strftime('%Y%m%d-%H%M%S')}.flv"
+    stem = f"{_safe(key)}-{_session_stamp()}"
+    path = directory / f"{stem}.flv"
     writer = FlvWriter(seekable=True)
     # Data messages (cue points, captions) that came before the first media message.
     early: list[FlvTag] = []
@@ -786,8 +787,8 @@ async def _record(
                             early.append(tag)
                         continue
                 elif file is None:
-                    await trio.Path(directory).mkdir(parents=True, exist_ok=True)
-                    file = await stack.enter_async_context(await trio.open_file(path, "wb"))
+                    path, opened = await _new_file(directory, stem)
+                    file = await stack.enter_async_context(opened)
                     for data_tag in early:
                         await file.write(
                             writer.write_tag(data_tag.tag_type, data_tag.timestamp, data_tag.data)
@@ -804,6 +805,25 @@ async def _record(
         logger.info("recorded %s", path)
     except OSError as exc:
         logger.error("recording %s failed: %s", path, exc)  # noqa: TRY400 (no traceback)
+
+
+def _session_stamp() -> str:
+    """The local time, for a recording's name."""
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+async def _new_file(directory: Path, stem: str) -> tuple[Path, Any]:
+    """A new file ``STEM.flv`` in ``directory`` (made if need be), opened for writing,
+    never one that exists: two sessions of a stream in the same second get
+    ``STEM.flv`` and ``STEM-1.flv``."""
+    await trio.Path(directory).mkdir(parents=True, exist_ok=True)
+    for number in range(1000):
+        path = directory / (f"{stem}.flv" if number == 0 else f"{stem}-{number}.flv")
+        try:
+            return path, await trio.open_file(path, "xb")
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{directory / stem}.flv and 999 more exist")
 
 
 async def _push(url: str, stream: RelayStream, receive: trio.MemoryReceiveChannel[FlvTag]) -> None:

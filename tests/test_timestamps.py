@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trio_rtmp.core import TimestampUnwrapper
-from trio_rtmp.media import AudioSample, Demuxer
+from trio_rtmp.media import AudioSample, CodecConfig, Demuxer, FlvWriter, Muxer, read_flv
 
 WRAP = 1 << 32
 HALF = 1 << 31
@@ -65,3 +65,20 @@ def test_demuxer_sample_times_follow_the_true_timeline(start: int, moves: list[i
             frames = demuxer.audio(true_time % WRAP, b"\xaf\x01a")
         out += [frame.timestamp for frame in frames if type(frame) is AudioSample]
     assert out == times
+
+
+def test_frames_past_the_wrap_survive_mux_flv_and_demux() -> None:
+    """Times past 2**32 go out modulo 2**32 (what RTMP and FLV carry) and come back
+    extended: muxer -> FLV file -> demuxer gives the same frames."""
+    frames = [
+        CodecConfig("audio", "aac", b"\x12\x10"),
+        *(AudioSample(bytes([index]), WRAP - 69 + 23 * index) for index in range(8)),
+    ]
+    muxer = Muxer()
+    writer = FlvWriter(has_video=False)
+    data = b"".join(writer.write(t, tag) for frame in frames for t, tag in muxer.mux(frame))
+    tags = read_flv(data + writer.finish()[0]).tags
+    assert [tag.timestamp for tag in tags] == [0, *(f.timestamp % WRAP for f in frames[1:])]
+    demuxer = Demuxer()
+    again = [frame for tag in tags for frame in demuxer.tag(tag.tag_type, tag.timestamp, tag.data)]
+    assert again == frames

@@ -1,8 +1,9 @@
 """Fuzz the demuxer with a stream of audio, video and data messages.
 
 The input is a sequence of messages, each ``[kind][timestamp: 2 bytes][length][body]``
-(kind 0/3 video, 1 audio, 2 data).  A message that fails must leave the demuxer as it
-was, so the stream goes on after it.
+(kind 0/3 video, 1 audio, 2 data; with the top bit of ``kind`` set, the timestamp is
+taken 32768 ms before the 32-bit wrap, so that streams cross it).  A message that
+fails must leave the demuxer as it was, so the stream goes on after it.
 
 Invariant: every message -> frames or ``RemoteProtocolError``, nothing else, and a
 failing message changes no state; the samples that came out, muxed again with
@@ -47,17 +48,21 @@ def _message(kind: int, timestamp: int, body: bytes) -> bytes:
 
 def seeds() -> list[bytes]:
     """Message streams: legacy H.264/AAC/MP3, enhanced multitrack, metadata."""
-    legacy = b"".join(
-        [
-            _message(2, 0, amf0.encode("@setDataFrame", "onMetaData", ECMAArray({"width": 1.0}))),
-            _message(0, 0, b"\x17\x00\x00\x00\x00" + _AVCC),
-            _message(1, 0, b"\xaf\x00\x12\x10"),
-            _message(0, 0, b"\x17\x01\x00\x00\x50\x00\x00\x00\x02\x65\x88\x00\x00\x00\x01\x06"),
-            _message(1, 23, b"\xaf\x01\x21\x00"),
-            _message(0, 40, b"\x27\x01\xff\xff\xd8\x00\x00\x00\x02\x41\x9a"),
-            _message(1, 46, b"\x2f\xff\xfb\x90\x64\x00"),
-            _message(0, 80, b"\x22h263"),
-        ]
+    legacy_messages = [
+        (2, 0, amf0.encode("@setDataFrame", "onMetaData", ECMAArray({"width": 1.0}))),
+        (0, 0, b"\x17\x00\x00\x00\x00" + _AVCC),
+        (1, 0, b"\xaf\x00\x12\x10"),
+        (0, 0, b"\x17\x01\x00\x00\x50\x00\x00\x00\x02\x65\x88\x00\x00\x00\x01\x06"),
+        (1, 23, b"\xaf\x01\x21\x00"),
+        (0, 40, b"\x27\x01\xff\xff\xd8\x00\x00\x00\x02\x41\x9a"),
+        (1, 46, b"\x2f\xff\xfb\x90\x64\x00"),
+        (0, 80, b"\x22h263"),
+    ]
+    legacy = b"".join(_message(*message) for message in legacy_messages)
+    # The same, 45 ms before the 32-bit wrap: it crosses it.
+    across_wrap = b"".join(
+        _message(kind | 0x80, 0x8000 - 45 + timestamp, body)
+        for kind, timestamp, body in legacy_messages
     )
     enhanced = b"".join(
         [
@@ -136,7 +141,7 @@ def seeds() -> list[bytes]:
             ),
         ]
     )
-    return [legacy, enhanced, legacy[:40], enhanced + legacy]
+    return [legacy, enhanced, legacy[:40], enhanced + legacy, across_wrap]
 
 
 def _messages(data: bytes) -> list[tuple[int, int, bytes]]:
@@ -145,6 +150,8 @@ def _messages(data: bytes) -> list[tuple[int, int, bytes]]:
     while position + 4 <= len(data):
         kind, timestamp, size = struct.unpack_from(">BHB", data, position)
         position += 4
+        if kind & 0x80:
+            timestamp = (timestamp - 0x8000) & 0xFFFFFFFF
         messages.append((kind % 4, timestamp, data[position : position + size]))
         position += size
     return messages

@@ -824,6 +824,18 @@ def test_the_command_loads_its_modules_where_ctrl_c_is_handled() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['trio_rtmp', 'trio_rtmp.__main__']"
+    # Names and subpackages still come on first use, after a bare ``import trio_rtmp``.
+    code = (
+        "import trio_rtmp\n"
+        "assert trio_rtmp.media.FlvWriter and trio_rtmp.core.amf0.encode\n"
+        "assert trio_rtmp.relay.Relay and trio_rtmp.RTMPError and trio_rtmp.open_client\n"
+        "assert issubclass(trio_rtmp.ConnectionClosed, trio_rtmp.RTMPError)\n"
+        "assert 'VideoSample' in dir(trio_rtmp)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_publish_bad_input(tmp_path: Path) -> None:

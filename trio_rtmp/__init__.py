@@ -111,7 +111,14 @@ __all__ = [
 ]
 
 
+# Subpackages and modules, also loaded on first use (``trio_rtmp.media.FlvWriter``
+# after a bare ``import trio_rtmp``).
+_SUBMODULES = frozenset({"cli", "client", "core", "exceptions", "media", "relay", "server"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'trio_rtmp' has no attribute {name!r}")

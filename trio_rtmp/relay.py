@@ -479,9 +479,8 @@ class RelayStream:
             # a subtitle stream (and then cannot copy the play into MP4).
             start = gop[0].timestamp
             headers = [PreparedMessage(m.type_id, start, m.payload) for m in headers]
-        if self.metadata is not None:
-            headers.insert(0, self.metadata)
-        for message in headers + gop:
+        metadata = [self.metadata] if self.metadata is not None else []
+        for message in metadata + headers + gop:
             session.write_prepared(stream_id, message)
 
     def remove_player(self, session: ServerSession, stream_id: int) -> None:

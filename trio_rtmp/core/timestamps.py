@@ -20,17 +20,6 @@ _WRAP = 1 << 32
 HALF = 1 << 31
 
 
-def rebase(last: int, base: int, timestamp: int) -> int:
-    """What to add to ``timestamp``, which came after ``last`` (to which ``base`` was
-    added), to put it on the extended timeline (see :class:`TimestampUnwrapper`)."""
-    step = timestamp - last
-    if step < -HALF:
-        return base + _WRAP
-    if step > HALF and base:
-        return base - _WRAP
-    return base
-
-
 class TimestampUnwrapper:
     """Extends 32-bit timestamps past the wrap.
 
@@ -57,7 +46,13 @@ class TimestampUnwrapper:
         clock, such as sequence headers stamped 0).
         """
         last = self._last
-        base = self._base if last is None else rebase(last, self._base, timestamp)
+        base = self._base
+        if last is not None:
+            step = timestamp - last
+            if step < -HALF:
+                base += _WRAP
+            elif step > HALF and base:
+                base -= _WRAP
         if update:
             self._last = timestamp
             self._base = base

@@ -57,7 +57,7 @@ from ..core import amf0
 from ..core.amf import UNDEFINED
 from ..core.config import DEFAULT_LIMITS, Limits
 from ..core.errors import RemoteProtocolError
-from ..core.timestamps import HALF, rebase
+from ..core.timestamps import HALF, TimestampUnwrapper
 from .codecs import mp3_frame_info, parse_codec_config
 from .flv import (
     AACPacketType,
@@ -186,9 +186,6 @@ _unpack_head = struct.Struct(">BII").unpack_from
 # Samples are built from values already checked, without the validation.
 _new_tuple = tuple.__new__
 
-#: ``Demuxer._extend``'s last timestamp before the first.
-_NO_TIMESTAMP = -1
-
 
 class _Track:
     """What the demuxer remembers about one (media, track)."""
@@ -259,13 +256,11 @@ class Demuxer:
         # Track 0's state when its coded frames can take the fast paths.
         self._fast_video: _Track | None = None
         self._fast_aac = False
-        # The samples' times, extended past the 32-bit wrap as a TimestampUnwrapper
-        # does.  Until a timestamp reaches 2**31 none can have wrapped, and they are
-        # taken as they are (one comparison on the fast paths); from then on
-        # ``_extend`` sees every one.
+        # The samples' times, extended past the 32-bit wrap.  Until a timestamp
+        # reaches 2**31 none can have wrapped, and they are taken as they are (one
+        # comparison on the fast paths); from then on ``_extend`` sees every one.
         self._ts_plain_below = HALF
-        self._ts_last = _NO_TIMESTAMP
-        self._ts_base = 0
+        self._unwrap = TimestampUnwrapper()
         #: Samples dropped because their configuration had not arrived.
         self.dropped = 0
 
@@ -280,8 +275,7 @@ class Demuxer:
         self._audio.clear()
         self._warned.clear()
         self._ts_plain_below = HALF
-        self._ts_last = _NO_TIMESTAMP
-        self._ts_base = 0
+        self._unwrap.reset()
         self._refresh()
 
     def _refresh(self) -> None:
@@ -294,11 +288,7 @@ class Demuxer:
         """A sample's timestamp on the timeline extended past the 32-bit wrap."""
         # The first here is taken as it is: those before it were below 2**31.
         self._ts_plain_below = -1
-        last = self._ts_last
-        if last != _NO_TIMESTAMP:
-            self._ts_base = rebase(last, self._ts_base, timestamp)
-        self._ts_last = timestamp
-        return timestamp + self._ts_base
+        return self._unwrap(timestamp)
 
     # ----------------------------------------------------------------- entry points
 

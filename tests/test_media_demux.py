@@ -49,6 +49,7 @@ from trio_rtmp.media.flv import (
     MultitrackVideoTag,
     ScriptTag,
     VideoFourCC,
+    VideoFrameType,
     VideoPacketType,
     VideoTag,
     VideoTrack,
@@ -420,6 +421,44 @@ def test_enhanced_audio() -> None:
     assert demuxer.audio(60, multitrack.to_bytes()) == [AudioSample(b"0", 60, 0)]
 
 
+def test_a_packet_with_no_frame_gives_nothing() -> None:
+    # FFmpeg's FLV muxer (8.0 and later) ends a FLAC track with a coded-frames packet
+    # holding nothing; FFmpeg's demuxer skips such packets, and so does ours: an empty
+    # packet handed to a decoder would flush it.
+    demuxer = Demuxer()
+    flac_record = b"fLaC\x80\x00\x00\x22" + bytes(10) + b"\x0a\xc4\x42\xf0" + bytes(20)
+    start = ExAudioTag(
+        packet_type=AudioPacketType.SEQUENCE_START, fourcc=AudioFourCC.FLAC, data=flac_record
+    )
+    assert [type(frame) for frame in demuxer.audio(0, start.to_bytes())] == [CodecConfig]
+    nothing = ExAudioTag(packet_type=AudioPacketType.CODED_FRAMES, fourcc=AudioFourCC.FLAC)
+    assert demuxer.audio(3000, nothing.to_bytes()) == []
+    # A codec announced at its first sample is not announced by an empty one.
+    ac3 = ExAudioTag(packet_type=AudioPacketType.CODED_FRAMES, fourcc=AudioFourCC.AC3)
+    assert demuxer.audio(3000, ac3.to_bytes()) == []
+    assert demuxer.audio(0, b"\x2f") == []  # legacy mp3, no frame
+    assert [(c.codec, c.init_data) for c in demuxer.configs] == [("flac", flac_record)]
+    # Raw AAC with no frame, on the fast path's track.
+    demuxer.audio(0, b"\xaf\x00" + ASC)
+    assert demuxer.audio(23, b"\xaf\x01") == []
+    assert demuxer.audio(46, b"\xaf\x01x") == [AudioSample(b"x", 46)]
+    # Video: AVC with no NAL unit (fast path's track and general path), an empty AV1
+    # frame, a legacy codec's frame type byte alone.
+    demuxer.video(0, avc(1, 0, 0, AVCC))
+    assert demuxer.video(40, avc(2, 1, 0, b"")) == []
+    av1 = ExVideoTag(
+        frame_type=VideoFrameType.INTER,
+        packet_type=VideoPacketType.CODED_FRAMES,
+        fourcc=VideoFourCC.AV1,
+    )
+    assert demuxer.video(40, av1.to_bytes()) == []
+    assert demuxer.video(40, b"\x22") == []
+    assert demuxer.dropped == 0
+    assert demuxer.video(80, avc(2, 1, 0, b"\x00\x00\x00\x01\x41")) == [
+        VideoSample([b"\x41"], 80, 80, False)
+    ]
+
+
 # ----------------------------------------------------------------- script data
 
 
@@ -562,7 +601,9 @@ def frame_sequences(draw: Any) -> list[Any]:
             pts = dts + draw(st.integers(-100, 500))
             frames.append(VideoSample(nals, dts, pts, keyframe, track))
         else:
-            frames.append(VideoSample(draw(st.binary(max_size=20)), dts, dts, keyframe, track))
+            # Not empty: a packet with no frame gives nothing (its own test).
+            payload = draw(st.binary(min_size=1, max_size=20))
+            frames.append(VideoSample(payload, dts, dts, keyframe, track))
     return frames
 
 

@@ -32,8 +32,9 @@ Semantics (those of ExRTMP, see ``MISSION.md``):
 * Enhanced RTMP multitrack messages give one frame per track, with ``track`` set;
 * ``onMetaData`` (also wrapped in ``@setDataFrame``), Enhanced RTMP ``colorInfo``
   metadata packets and MultichannelConfig packets give :class:`Metadata`;
-* sequence ends, command frames, empty (silence) audio messages and other data
-  messages give nothing;
+* sequence ends, command frames, empty (silence) audio messages, coded-frame
+  packets with no frame in them and other data messages give nothing (as FFmpeg
+  reads them: an empty packet would flush a decoder);
 * samples' times (``dts``, ``pts``, ``timestamp``) rise past the 32-bit wrap of
   message timestamps (after 49.7 days, or sooner for an encoder that starts high):
   4294967290 then 6 is 4294967302 (:class:`~trio_rtmp.core.TimestampUnwrapper`;
@@ -329,7 +330,7 @@ class Demuxer:
             # The "silence" message: nothing to decode.
             return []
         # Fast path: raw AAC of a configured track.
-        if self._fast_aac and data[0] & 0xF0 == 0xA0 and len(data) >= 2 and data[1] == 1:
+        if self._fast_aac and data[0] & 0xF0 == 0xA0 and len(data) > 2 and data[1] == 1:
             if timestamp >= self._ts_plain_below:
                 timestamp = self._extend(timestamp)
             return [_new_tuple(AudioSample, (data[2:], timestamp, 0))]
@@ -444,6 +445,8 @@ class Demuxer:
     def _video_sample(
         self, track: int, codec: str, timestamp: int, cts: int, keyframe: bool, data: bytes
     ) -> list[Frame]:
+        if not data:
+            return []  # no frame in it (see _audio_sample)
         state = self._video.get(track)
         frames: list[Frame] = []
         if state is None or state.codec != codec:
@@ -526,6 +529,11 @@ class Demuxer:
     def _audio_sample(
         self, track: int, codec: str, timestamp: int, data: bytes, key: int = -1
     ) -> list[Frame]:
+        if not data:
+            # A coded-frames packet with no frame in it (FFmpeg's FLV muxer ends a
+            # FLAC track with one): nothing to decode, and an empty packet would flush
+            # a decoder.
+            return []
         state = self._audio.get(track)
         frames: list[Frame] = []
         if state is None or state.codec != codec or (key >= 0 and state.key != key):

@@ -41,12 +41,14 @@ the peers first.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ctypes
 import ctypes.util
 import http.server
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -111,6 +113,55 @@ def peer_binary(name: str) -> str:
         package = PEER_PACKAGES.get(name, name)
         missing_peer(f"{name} is not installed (Debian package: {package})")
     return path
+
+
+#: Where to find an FFmpeg that speaks Enhanced RTMP (see :func:`enhanced_ffmpeg`).
+ENHANCED_FFMPEG_ENV = "TRIO_RTMP_ENHANCED_FFMPEG"
+
+
+@functools.cache
+def _ffmpeg_major(path: str) -> int | None:
+    """The major version of the FFmpeg at ``path`` (a git build counts as new)."""
+    try:
+        result = subprocess.run(
+            [path, "-hide_banner", "-version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.match(r"ffmpeg version (?:n?(\d+)\.|N-)", result.stdout)
+    if match is None:
+        return None
+    return int(match.group(1)) if match.group(1) else 99
+
+
+def enhanced_ffmpeg() -> str:
+    """The path of an FFmpeg 8.0 or later, which speaks Enhanced RTMP v2 itself.
+
+    FFmpeg 8 puts HEVC, AV1, VP9, Opus, FLAC, AC-3 and E-AC-3 in FLV and RTMP with
+    Enhanced RTMP headers, and several audio or video tracks as multitrack messages;
+    Debian 12's FFmpeg 5.1 does none of that.  Looked for in ``$TRIO_RTMP_ENHANCED_FFMPEG``,
+    then in the ``imageio-ffmpeg`` package (``pip install imageio-ffmpeg``, which CI
+    does: a static FFmpeg build), then as ``ffmpeg`` on the PATH.  Skips the test (or
+    fails it, see :func:`missing_peer`) when there is none.
+    """
+    candidates = [os.environ.get(ENHANCED_FFMPEG_ENV, "")]
+    with contextlib.suppress(Exception):
+        import imageio_ffmpeg  # type: ignore[import-not-found]
+
+        candidates.append(str(imageio_ffmpeg.get_ffmpeg_exe()))
+    candidates.append(shutil.which("ffmpeg") or "")
+    for path in candidates:
+        major = _ffmpeg_major(path) if path else None
+        if major is not None and major >= 8:
+            return path
+    missing_peer(
+        "no FFmpeg 8.0 or later for the Enhanced RTMP interop tests "
+        f"(pip install imageio-ffmpeg, or set {ENHANCED_FFMPEG_ENV})"
+    )
 
 
 def nginx_module(name: str) -> Path:

@@ -40,6 +40,7 @@ from trio_rtmp.media.flv import (
     VideoPacketType,
     VideoTag,
     VideoTrack,
+    is_audio_multichannel_config,
     is_audio_sequence_header,
     is_video_metadata,
     parse_audio_tag,
@@ -47,6 +48,7 @@ from trio_rtmp.media.flv import (
     parse_script_tag,
     parse_tag,
     parse_video_tag,
+    track_ids,
     video_info,
 )
 
@@ -452,6 +454,38 @@ def test_is_audio_sequence_header_agrees_with_the_parser(tag: Any) -> None:
     else:
         expected = tag.packet_type == AudioPacketType.SEQUENCE_START
     assert is_audio_sequence_header(tag.to_bytes()) == expected
+    expected = type(tag) is not AudioTag and tag.packet_type == AudioPacketType.MULTICHANNEL_CONFIG
+    assert is_audio_multichannel_config(tag.to_bytes()) == expected
+
+
+def _tracks(tag: Any) -> tuple[int, ...]:
+    if type(tag) in (MultitrackVideoTag, MultitrackAudioTag):
+        return tuple(track.track_id for track in tag.tracks)
+    return (0,)
+
+
+@SETTINGS
+@given(st.one_of(video_tags.map(lambda t: (9, t)), audio_tags.map(lambda t: (8, t))))
+def test_track_ids_agree_with_the_parser(typed_tag: tuple[int, Any]) -> None:
+    tag_type, tag = typed_tag
+    assert track_ids(tag_type, tag.to_bytes()) == _tracks(tag)
+
+
+def test_track_ids_of_broken_and_long_bodies() -> None:
+    one = MultitrackAudioTag(
+        packet_type=AudioPacketType.CODED_FRAMES,
+        multitrack_type=AvMultitrackType.MANY_TRACKS,
+        tracks=tuple(AudioTrack(track_id=i % 256, fourcc=AudioFourCC.OPUS) for i in range(300)),
+    ).to_bytes()
+    assert track_ids(8, one) == ()  # more than MAX_TRACKS: not read to the end
+    assert len(track_ids(8, one[: 6 + 4 * 256])) == 256
+    assert track_ids(8, one[:-1]) == ()  # a track's size beyond the body
+    assert track_ids(8, b"") == track_ids(9, b"") == ()
+    assert track_ids(9, b"\x96") == ()  # multitrack, nothing after
+    assert track_ids(9, b"\x96\x31hvc1") == ()  # reserved multitrack type 3
+    assert track_ids(9, b"\x96\x01hvc1") == ()  # OneTrack without its track id
+    assert track_ids(9, b"\x96\x01hvc1\x07") == (7,)
+    assert track_ids(8, b"\xaf\x01") == track_ids(9, b"\x17\x01") == (0,)
 
 
 @settings(max_examples=1000, deadline=None)
@@ -460,3 +494,6 @@ def test_fast_classifiers_never_raise(data: bytes) -> None:
     video_info(data)
     is_video_metadata(data)
     is_audio_sequence_header(data)
+    is_audio_multichannel_config(data)
+    track_ids(8, data)
+    track_ids(9, data)

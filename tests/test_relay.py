@@ -58,7 +58,18 @@ import trio_rtmp
 from trio_rtmp.core import amf0
 from trio_rtmp.core import events as ev
 from trio_rtmp.core.errors import ProtocolError
-from trio_rtmp.media.flv import video_info
+from trio_rtmp.media.flv import (
+    AudioPacketType,
+    AudioTrack,
+    ExAudioTag,
+    ExVideoTag,
+    MultitrackAudioTag,
+    MultitrackVideoTag,
+    VideoFrameType,
+    VideoPacketType,
+    VideoTrack,
+    video_info,
+)
 from trio_rtmp.media.flvfile import FlvTag
 from trio_rtmp.media.frames import AudioSample, CodecConfig, VideoSample
 from trio_rtmp.relay import AuthRequest, Relay, RelayConfig, RelayStream
@@ -1112,6 +1123,70 @@ async def test_gop_cache_bounds(sample_tags: list[FlvTag]) -> None:
             assert [t for t in received if t.tag_type == 9] == [
                 t for t in expected if t.tag_type == 9
             ], name
+
+
+def test_a_multitrack_stream_keeps_every_tracks_configuration() -> None:
+    """FFmpeg 8 sends each track but the first as OneTrack multitrack messages: the
+    relay keeps the latest configuration of each track (and each track's colorInfo and
+    MultichannelConfig) for late joiners, and starts a GOP only at a keyframe of the
+    first video track, for a player starting at another track's keyframe could not
+    decode the first track (the FFmpeg interop of this is in test_enhanced_interop)."""
+
+    def video(frame: VideoFrameType, kind: VideoPacketType, track: int, data: bytes) -> bytes:
+        if track == 0:
+            tag: Any = ExVideoTag(frame_type=frame, packet_type=kind, fourcc="hvc1", data=data)
+        else:
+            one = VideoTrack(track_id=track, fourcc="avc1", data=data)
+            tag = MultitrackVideoTag(
+                frame_type=frame, packet_type=kind, multitrack_type=0, tracks=(one,)
+            )
+        return bytes(tag.to_bytes())
+
+    def audio(kind: AudioPacketType, track: int, data: bytes) -> bytes:
+        one = AudioTrack(track_id=track, fourcc="Opus", data=data)
+        if track == 0:
+            return bytes(ExAudioTag(packet_type=kind, fourcc="Opus", data=data).to_bytes())
+        tag = MultitrackAudioTag(packet_type=kind, multitrack_type=0, tracks=(one,))
+        return bytes(tag.to_bytes())
+
+    key, inter, command = VideoFrameType.KEY, VideoFrameType.INTER, VideoFrameType.COMMAND
+    start, coded = VideoPacketType.SEQUENCE_START, VideoPacketType.CODED_FRAMES
+    color = amf0.encode("colorInfo", {"colorConfig": {"bitDepth": 10.0}})
+    a_start, a_coded = AudioPacketType.SEQUENCE_START, AudioPacketType.CODED_FRAMES
+    channels = AudioPacketType.MULTICHANNEL_CONFIG
+    publisher = [
+        FlvTag(9, 0, video(key, start, 0, b"hvcC-0")),
+        FlvTag(9, 0, video(key, start, 1, b"avcC-1")),
+        FlvTag(9, 0, video(command, VideoPacketType.METADATA, 0, color)),
+        FlvTag(8, 0, audio(a_start, 0, b"OpusHead-0")),
+        FlvTag(8, 0, audio(channels, 0, b"\x00\x01\x00\x00\x00\x04")),
+        FlvTag(8, 0, audio(a_start, 1, b"OpusHead-1")),
+        FlvTag(9, 10, video(key, coded, 0, b"key-0")),
+        FlvTag(9, 10, video(key, coded, 1, b"key-1")),
+        FlvTag(8, 12, audio(a_coded, 0, b"a0")),
+        FlvTag(8, 12, audio(a_coded, 1, b"a1")),
+        FlvTag(9, 50, video(inter, coded, 0, b"inter-0")),
+        # A keyframe of track 1 alone does not start a GOP.
+        FlvTag(9, 50, video(key, coded, 1, b"key-1-again")),
+        # A new configuration of track 1 replaces only track 1's, and goes last.
+        FlvTag(9, 60, video(key, start, 1, b"avcC-1-new")),
+    ]
+    stream = RelayStream(Relay(), "live", "multitrack")
+    for tag in publisher:
+        stream.publish(tag)
+    headers = [publisher[i] for i in (0, 2, 3, 4, 5)] + [publisher[-1]]
+    gop = publisher[6:12]
+    assert stream.snapshot() == headers + gop
+    assert stream.video_header is not None and stream.video_header.payload == publisher[-1].data
+    # A new keyframe of track 0 starts the GOP over.
+    stream.publish(FlvTag(9, 90, video(key, coded, 0, b"key-0-again")))
+    assert stream.snapshot()[len(headers) :] == [
+        FlvTag(9, 90, video(key, coded, 0, b"key-0-again"))
+    ]
+    # A publisher cycling through track ids cannot grow the cache without bound.
+    for track in range(200):
+        stream.publish(FlvTag(8, 100, audio(a_start, track % 256, bytes([track]))))
+    assert len(stream.headers) == 64
 
 
 # -- slow players ------------------------------------------------------------------------

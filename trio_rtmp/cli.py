@@ -66,7 +66,15 @@ from .exceptions import (
     StreamNotFound,
 )
 from .media.demux import Demuxer
-from .media.flv import TagType, is_audio_sequence_header, video_info
+from .media.flv import (
+    GopTrack,
+    TagType,
+    is_audio_multichannel_config,
+    is_audio_sequence_header,
+    is_video_metadata,
+    track_ids,
+    video_info,
+)
 from .media.flvfile import FlvEnd, FlvHeader, FlvReader, FlvTag, FlvWriter
 from .media.frames import AudioInfo, AudioSample, CodecConfig, Metadata, VideoInfo, VideoSample
 from .relay import AuthRequest, Relay, RelayConfig, _host_port
@@ -113,6 +121,8 @@ _RECONNECT_DELAY_MAX = 30.0
 #: The most media tags ``play --follow`` remembers (those since the last keyframe) to
 #: recognise what a relay sends again after a reconnect.
 _RECENT_TAGS = 4096
+# The most configuration tags kept (a few per track; more only from a broken stream).
+_MAX_HEADERS = 64
 #: What ``probe`` wants to have seen of each track before it stops early (ms of media).
 _PROBE_SPAN = 2000
 
@@ -977,10 +987,22 @@ class _Timeline:
 
 
 def _is_header(tag: FlvTag) -> bool:
-    """Whether an audio or video tag is a sequence header (decoder configuration)."""
+    """Whether an audio or video tag configures its track rather than carrying media:
+    a sequence header (decoder configuration), Enhanced RTMP video metadata (colorInfo)
+    or an audio MultichannelConfig."""
     if tag.tag_type == TagType.VIDEO:
-        return video_info(tag.data)[1]
-    return is_audio_sequence_header(tag.data)
+        return video_info(tag.data)[1] or is_video_metadata(tag.data)
+    return is_audio_sequence_header(tag.data) or is_audio_multichannel_config(tag.data)
+
+
+def _header_key(tag: FlvTag) -> tuple[int, bool, tuple[int, ...]]:
+    """What a header tag configures: a multitrack stream has headers of each track."""
+    if tag.tag_type == TagType.VIDEO:
+        return TagType.VIDEO, is_video_metadata(tag.data), track_ids(TagType.VIDEO, tag.data)
+    if tag.tag_type == TagType.AUDIO:
+        extra = is_audio_multichannel_config(tag.data)
+        return TagType.AUDIO, extra, track_ids(TagType.AUDIO, tag.data)
+    return tag.tag_type, False, ()
 
 
 async def _play(args: argparse.Namespace, stop: _Stop) -> int:
@@ -1073,7 +1095,8 @@ class _Copier:
         # whether tags that are among them are skipped (after a reconnect).
         self._follow = follow
         self._recent: set[int] = set()
-        self._headers: dict[int, bytes] = {}
+        self._headers: dict[tuple[int, bool, tuple[int, ...]], bytes] = {}
+        self._gop_track = GopTrack()
         self._resuming = False
         self.skipped = 0
 
@@ -1091,9 +1114,11 @@ class _Copier:
         """With ``--follow``: whether ``tag`` is one the file had before a reconnect
         (asked only while resuming); remembers it otherwise."""
         if header:
-            if self._resuming and self._headers.get(tag.tag_type) == tag.data:
+            what = _header_key(tag)
+            if self._resuming and self._headers.get(what) == tag.data:
                 return True
-            self._headers[tag.tag_type] = tag.data
+            if len(self._headers) < _MAX_HEADERS or what in self._headers:
+                self._headers[what] = tag.data
             return False
         key = hash((tag.tag_type, tag.timestamp, tag.data))
         recent = self._recent
@@ -1104,7 +1129,9 @@ class _Copier:
             if self.skipped:
                 logger.info("skipped %d tags the file had already", self.skipped)
         if len(recent) >= _RECENT_TAGS or (
-            tag.tag_type == TagType.VIDEO and video_info(tag.data)[0]
+            tag.tag_type == TagType.VIDEO
+            and video_info(tag.data)[0]
+            and self._gop_track.starts_gop(tag.data)
         ):
             recent.clear()
         recent.add(key)
@@ -1393,8 +1420,9 @@ class _Publisher:
         self._client: RTMPClient | None = None
         self._done = trio.Event()
         self._ignored: object = None
-        # What a new server needs first, by tag type: the metadata, the sequence headers.
-        self._first: dict[int, tuple[int, FlvTag]] = {}
+        # What a new server needs first: the metadata, each track's sequence headers.
+        self._first: dict[tuple[int, bool, tuple[int, ...]], tuple[int, FlvTag]] = {}
+        self._gop_track = GopTrack()
 
     @property
     def client(self) -> RTMPClient:
@@ -1414,18 +1442,28 @@ class _Publisher:
     async def send(self, timestamp: int, tag: FlvTag, *, first: bool = False) -> None:
         """Send ``tag``; ``first`` for what a new server must get first (kept)."""
         if first:
-            self._first[tag.tag_type] = (timestamp, tag)
+            key = _header_key(tag)
+            if len(self._first) < _MAX_HEADERS or key in self._first:
+                self._first[key] = (timestamp, tag)
         else:
+            # Learnt from every keyframe, whether a move is asked for or not.
+            gop = tag.tag_type == TagType.VIDEO and self._starts_gop(tag)
             request = self.client.reconnect_request
-            if request is not None and request is not self._ignored and self._may_move(tag):
+            if request is not None and request is not self._ignored and self._may_move(tag, gop):
                 await self._move(request)
         await self.client.send_tag(timestamp, tag)
 
-    def _may_move(self, tag: FlvTag) -> bool:
+    def _starts_gop(self, tag: FlvTag) -> bool:
+        key, header = video_info(tag.data)
+        return key and not header and self._gop_track.starts_gop(tag.data)
+
+    def _may_move(self, tag: FlvTag, gop: bool) -> bool:
+        """At a keyframe of the first video track; an audio-only stream anywhere."""
         if tag.tag_type == TagType.VIDEO:
-            key, header = video_info(tag.data)
-            return key and not header
-        return tag.tag_type == TagType.AUDIO and TagType.VIDEO not in self._first
+            return gop
+        return tag.tag_type == TagType.AUDIO and not any(
+            key[0] == TagType.VIDEO for key in self._first
+        )
 
     async def _move(self, request: object) -> None:
         old, old_done = self.client, self._done
@@ -1525,7 +1563,7 @@ async def _send_file(
     offset = 0
     passes = 0
     # The last sequence header sent, by tag type: later passes send only changes.
-    headers: dict[int, bytes] = {}
+    headers: dict[tuple[int, bool, tuple[int, ...]], bytes] = {}
     while True:
         passes += 1
         if progress is not None:
@@ -1554,9 +1592,11 @@ async def _send_file(
                 file_time = unwrap(tag.timestamp, update=not header)
                 timestamp = file_time + offset
                 if header:
-                    if headers.get(kind) == tag.data:
+                    key = _header_key(tag)
+                    if headers.get(key) == tag.data:
                         continue
-                    headers[kind] = tag.data
+                    if len(headers) < _MAX_HEADERS or key in headers:
+                        headers[key] = tag.data
                 elif args.loop and kind == TagType.VIDEO and _is_sequence_end(tag.data):
                     # Not the end yet: a decoder would start over for nothing.
                     continue

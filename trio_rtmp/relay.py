@@ -42,7 +42,15 @@ from .core import events as ev
 from .core.amf import ECMAArray
 from .core.errors import LocalProtocolError
 from .core.url import RTMPURL
-from .media.flv import TagType, is_audio_sequence_header, video_info
+from .media.flv import (
+    GopTrack,
+    TagType,
+    is_audio_multichannel_config,
+    is_audio_sequence_header,
+    is_video_metadata,
+    track_ids,
+    video_info,
+)
 from .media.flvfile import FlvTag, FlvWriter
 from .server import (
     PreparedBatch,
@@ -67,6 +75,8 @@ logger = logging.getLogger(__name__)
 
 # What a relayed message is, for the slow-player policy.
 _HEADER, _KEY, _INTER, _AUDIO = range(4)
+# The most configuration messages a stream keeps (a few per track in practice).
+_MAX_HEADERS = 64
 
 
 @attrs.frozen(kw_only=True)
@@ -195,8 +205,12 @@ class RelayStream:
         self.players: dict[tuple[ServerSession, int], _Player] = {}
         self._player_list: list[_Player] = []
         self.metadata: PreparedMessage | None = None
-        self.video_header: PreparedMessage | None = None
-        self.audio_header: PreparedMessage | None = None
+        # The latest configuration of each track, oldest first: sequence headers,
+        # Enhanced RTMP video metadata (colorInfo) and audio MultichannelConfig, by
+        # (message type, which of the two, tracks).
+        self._headers: dict[tuple[int, bool, tuple[int, ...]], PreparedMessage] = {}
+        # Which video keyframes start a GOP (of a multitrack stream: the first track's).
+        self.gop_track = GopTrack()
         self._gop: list[PreparedMessage] = []
         self._gop_bytes = 0
         self._gop_valid = False
@@ -215,6 +229,32 @@ class RelayStream:
     def live(self) -> bool:
         """Whether a publisher is sending."""
         return self.publisher is not None
+
+    @property
+    def headers(self) -> list[PreparedMessage]:
+        """The configuration messages a new player gets before the GOP.
+
+        The latest sequence header of each audio and video track (multitrack streams
+        have one per track), and each track's latest Enhanced RTMP video metadata
+        (colorInfo) and audio MultichannelConfig, in the order they came.
+        """
+        return list(self._headers.values())
+
+    @property
+    def video_header(self) -> PreparedMessage | None:
+        """The latest video sequence header (of any track), if any."""
+        return self._latest(TagType.VIDEO)
+
+    @property
+    def audio_header(self) -> PreparedMessage | None:
+        """The latest audio sequence header (of any track), if any."""
+        return self._latest(TagType.AUDIO)
+
+    def _latest(self, tag_type: int) -> PreparedMessage | None:
+        for (kind, extra, _), message in reversed(self._headers.items()):
+            if kind == tag_type and not extra:
+                return message
+        return None
 
     def statistics(self) -> StreamStatistics:
         """This stream's counters."""
@@ -251,7 +291,9 @@ class RelayStream:
             if not player.session.closed:
                 player.session.notify_unpublish(player.stream_id)
         # The next publisher may send other codecs: forget everything cached.
-        self.metadata = self.video_header = self.audio_header = None
+        self.metadata = None
+        self._headers = {}
+        self.gop_track = GopTrack()
         self._gop = []
         self._gop_bytes = 0
         self._gop_valid = False
@@ -298,22 +340,30 @@ class RelayStream:
         message = PreparedMessage(tag.tag_type, tag.timestamp, body)
         if tag.tag_type == 9:
             key, header = video_info(body)
-            self._meter.add(size, not header)
             if header:
-                self.video_header = message
+                self._keep_header(9, False, body, message)
                 kind = _HEADER
-            elif key:
+            elif not key and size and body[0] & 0x80 and is_video_metadata(body):
+                self._keep_header(9, True, body, message)
+                kind = _HEADER
+            elif key and self.gop_track.starts_gop(body):
                 self._gop = [message]
                 self._gop_bytes = size
                 self._gop_valid = True
                 kind = _KEY
             else:
+                # Also the keyframes of the other video tracks of a multitrack
+                # stream: a player starting there could not decode the first track.
                 kind = _INTER
                 self._cache(message, size)
+            self._meter.add(size, kind != _HEADER)
         else:
             self._meter.add(size, False)
             if is_audio_sequence_header(body):
-                self.audio_header = message
+                self._keep_header(8, False, body, message)
+                kind = _HEADER
+            elif size and body[0] >> 4 == 9 and is_audio_multichannel_config(body):
+                self._keep_header(8, True, body, message)
                 kind = _HEADER
             else:
                 kind = _AUDIO
@@ -323,6 +373,19 @@ class RelayStream:
         self._pending.append((message, kind))
         if self._forwards:
             self._forward(tag)
+
+    def _keep_header(
+        self, tag_type: int, extra: bool, body: bytes, message: PreparedMessage
+    ) -> None:
+        headers = self._headers
+        key = (tag_type, extra, track_ids(tag_type, body))
+        # The latest goes last: a new player gets the configurations in the order
+        # the publisher last sent them.
+        headers.pop(key, None)
+        headers[key] = message
+        if len(headers) > _MAX_HEADERS:
+            # Only a publisher cycling through track combinations gets here.
+            del headers[next(iter(headers))]
 
     def _cache(self, message: PreparedMessage, size: int) -> None:
         if not self._gop_valid:
@@ -424,8 +487,8 @@ class RelayStream:
         return [FlvTag(m.type_id, m.timestamp, m.payload) for m in self._start_messages()]
 
     def _start_messages(self) -> list[PreparedMessage]:
-        first = [m for m in (self.metadata, self.video_header, self.audio_header) if m]
-        return first + (self._gop if self._gop_valid else [])
+        first = [self.metadata] if self.metadata is not None else []
+        return first + self.headers + (self._gop if self._gop_valid else [])
 
     # -- player side ----------------------------------------------------------
 
@@ -469,7 +532,7 @@ class RelayStream:
         self.flush()
         if not self.live:
             return
-        headers = [m for m in (self.video_header, self.audio_header) if m]
+        headers = self.headers
         gop = self._gop if self._gop_valid else []
         if gop:
             # Stamp the sequence headers with the GOP's first time, so a late joiner's
@@ -893,7 +956,8 @@ def _switch_point(stream: RelayStream, tag: FlvTag) -> bool:
     """Whether a push may move to another server before ``tag``: at a keyframe."""
     if tag.tag_type == TagType.VIDEO:
         key, header = video_info(tag.data)
-        return key and not header
+        # A keyframe of the track GOPs start with (of a multitrack stream, the first).
+        return key and not header and stream.gop_track.starts_gop(tag.data)
     # An audio-only stream may move anywhere.
     return stream.video_header is None and tag.tag_type == TagType.AUDIO
 

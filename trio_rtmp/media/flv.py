@@ -1373,6 +1373,102 @@ def is_video_metadata(body: bytes) -> bool:
     return packet_type == 4
 
 
+def is_audio_multichannel_config(body: bytes) -> bool:
+    """True if a raw audio body is an Enhanced RTMP MultichannelConfig packet.
+
+    A relay keeps the latest one of each track next to the sequence header.  Never
+    raises.
+    """
+    if len(body) < 2 or body[0] >> 4 != 9:
+        return False
+    packet_type, position = _skip_mod_ex(body, 1, body[0] & 0xF)
+    if packet_type == 5:
+        if position >= len(body):
+            return False
+        packet_type = body[position] & 0xF
+    return packet_type == 4
+
+
+#: The most tracks :func:`track_ids` reads from one multitrack body.
+MAX_TRACKS = 256
+
+
+def track_ids(tag_type: int, body: bytes) -> tuple[int, ...]:
+    """The tracks a raw audio (8) or video (9) body is for, without parsing it.
+
+    ``(0,)`` for a legacy or single-track Enhanced RTMP body; the track ids in their
+    order for a multitrack one (FFmpeg 8 and later send each track but the first as a
+    OneTrack multitrack message).  ``()`` for a body that is empty, malformed, or
+    lists more than :data:`MAX_TRACKS` tracks.  No copies; never raises.
+    """
+    if not body:
+        return ()
+    first = body[0]
+    if tag_type == TagType.VIDEO:
+        if not first & 0x80:
+            return (0,)
+        multitrack = 6
+    elif first >> 4 == 9:
+        multitrack = 5
+    else:
+        return (0,)
+    packet_type, position = _skip_mod_ex(body, 1, first & 0xF)
+    if packet_type < 0:
+        return ()
+    if packet_type != multitrack or (multitrack == 6 and (first >> 4) & 7 == 5):
+        return (0,)  # a single track, or a video command frame (which has no tracks)
+    end = len(body)
+    if position >= end:
+        return ()
+    mode = body[position] >> 4
+    position += 1
+    if mode == 0:
+        # OneTrack: FourCC, track id, the track's body.
+        return (body[position + 4],) if position + 4 < end else ()
+    if mode > 2:
+        return ()
+    tracks: list[int] = []
+    if mode == 1:
+        position += 4  # the FourCC all tracks share
+    while position < end and len(tracks) < MAX_TRACKS:
+        if mode == 2:
+            position += 4  # this track's FourCC
+        if position + 4 > end:
+            return ()
+        tracks.append(body[position])
+        position += 4 + int.from_bytes(body[position + 1 : position + 4], "big")
+    if position != end:
+        return ()
+    return tuple(tracks)
+
+
+class GopTrack:
+    """Which video keyframes start a GOP, in a stream that may have several tracks.
+
+    Those of the track the stream's first keyframe was of (track 0 in FFmpeg's
+    multitrack streams): a player, a file or a server that starts at a keyframe of
+    another track could not decode the first track until its next keyframe.  For a
+    relay, a recorder or a publisher that moves to another server.
+    """
+
+    __slots__ = ("track",)
+
+    def __init__(self) -> None:
+        #: The track whose keyframes start a GOP; ``None`` until the first keyframe.
+        self.track: int | None = None
+
+    def starts_gop(self, body: bytes) -> bool:
+        """Whether a video keyframe's body (see :func:`video_info`) starts a GOP."""
+        if not body:
+            return False
+        tracks = (0,) if body[0] < 0x80 else track_ids(TagType.VIDEO, body)
+        if self.track is None:
+            if not tracks:
+                return False
+            self.track = tracks[0]
+        return self.track in tracks
+
+
 def is_audio_sequence_header(body: bytes) -> bool:
     """True if a raw audio body is a sequence header (AAC legacy, enhanced SequenceStart).
 

@@ -109,7 +109,7 @@ async def check(url, ca_file=None):
     "reconnect": """\
 import trio
 import trio_rtmp
-from trio_rtmp.media.flv import is_audio_sequence_header, video_info
+from trio_rtmp.media.flv import GopTrack, is_audio_sequence_header, track_ids, video_info
 
 
 async def publish_following(url, tags):
@@ -118,15 +118,17 @@ async def publish_following(url, tags):
         client = await trio_rtmp.connect_client(nursery, url)
         await client.publish()
         start = trio.current_time()
-        first = {}  # what a new server needs first: metadata, sequence headers
+        first = {}  # what a new server needs first: metadata, each track's headers
+        gop = GopTrack()  # of a multitrack stream, the first video track's keyframes
         for tag in tags:
             await trio.sleep_until(start + tag.timestamp / 1000)
             if tag.tag_type == 9:
                 key, header = video_info(tag.data)
+                key = key and gop.starts_gop(tag.data)
             else:
                 key, header = False, tag.tag_type == 18 or is_audio_sequence_header(tag.data)
             if header:
-                first[tag.tag_type] = tag
+                first[tag.tag_type, track_ids(tag.tag_type, tag.data)] = tag
             elif key and client.reconnect_request is not None:
                 target = client.reconnect_url  # the request's tcUrl, same stream key
                 new = await trio_rtmp.connect_client(nursery, target.app_url, target.stream_key)

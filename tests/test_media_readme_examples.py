@@ -70,6 +70,7 @@ from trio_rtmp.media.flv import (
     AudioTag, ExVideoTag, ModEx, MultitrackVideoTag, VideoTrack, AvMultitrackType,
     SoundFormat, AACPacketType, VideoFourCC, VideoFrameType, VideoPacketType,
     parse_audio_tag, parse_video_tag, video_info, is_audio_sequence_header,
+    track_ids, GopTrack,
 )
 
 # A legacy AAC sequence header: 0xAF 0x00 + AudioSpecificConfig.
@@ -106,6 +107,19 @@ multitrack = MultitrackVideoTag(
     ),
 )
 assert parse_video_tag(multitrack.to_bytes()) == multitrack
+assert track_ids(9, multitrack.to_bytes()) == (0, 1)
+assert track_ids(9, body) == (0,)                # not multitrack: track 0
+
+# FFmpeg sends a second track's keyframe as a message of its own: not a start.
+gop = GopTrack()
+assert gop.starts_gop(body)                      # the first keyframe: its track is 0
+second = MultitrackVideoTag(
+    frame_type=VideoFrameType.KEY,
+    packet_type=VideoPacketType.CODED_FRAMES,
+    multitrack_type=AvMultitrackType.ONE_TRACK,
+    tracks=(VideoTrack(track_id=1, fourcc=VideoFourCC.AVC, data=b"..."),),
+)
+assert video_info(second.to_bytes()) == (True, False) and not gop.starts_gop(second.to_bytes())
 """,
     "flv": """\
 from trio_rtmp.media import Demuxer, FlvReader, FlvTag, FlvWriter, Muxer

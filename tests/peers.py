@@ -41,9 +41,9 @@ the peers first.
 from __future__ import annotations
 
 import contextlib
-import functools
 import ctypes
 import ctypes.util
+import functools
 import http.server
 import json
 import logging

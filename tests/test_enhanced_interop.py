@@ -9,6 +9,8 @@ The source files are made by that FFmpeg from lavfi sources, and what FFmpeg its
 reads from a source (``-f framemd5``: each packet's stream, times, size and MD5) is the
 reference every output is compared with:
 
+- FFmpeg's files, demuxed, give FFmpeg's packets; muxed again by us, FFmpeg reads
+  the same packets from them.
 - FFmpeg publishes through our relay; FFmpeg, our client (frames, demuxed) and
   ``trio-rtmp play -o`` play from the start and get every packet; both also join 1.5 s late and must get every
   track's configuration first and then every packet from a keyframe of the first video
@@ -34,7 +36,16 @@ from test_relay import ClientPlayer, players, relay_url, start_relay
 
 import trio_rtmp
 from trio_rtmp.core import events as ev
-from trio_rtmp.media import AudioSample, CodecConfig, VideoSample, join_length_prefixed
+from trio_rtmp.media import (
+    AudioSample,
+    CodecConfig,
+    Demuxer,
+    FlvWriter,
+    Muxer,
+    VideoSample,
+    join_length_prefixed,
+    read_flv,
+)
 
 pytestmark = [pytest.mark.interop]
 
@@ -212,6 +223,32 @@ def assert_configured_first(frames: list[Any], tracks: dict[int, tuple[str, int]
         assert len(own) > 1 and isinstance(own[0], CodecConfig), (media, track, own[:2])
         if media == "video":
             assert own[1].keyframe, (media, track)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_ffmpeg_made_files_demux_and_mux_as_ffmpeg_reads_them(
+    ffmpeg8: str, sources: Sources, tmp_path: Path, name: str
+) -> None:
+    """FFmpeg's FLV files, demuxed: the frames are FFmpeg's packets; muxed again
+    (Enhanced RTMP tags) into a file of ours: FFmpeg reads the same packets from it."""
+    source, expected = sources.get(ffmpeg8, name)
+    demuxer = Demuxer()
+    frames = [
+        frame
+        for tag in read_flv(source.read_bytes()).tags
+        for frame in demuxer.tag(tag.tag_type, tag.timestamp, tag.data)
+    ]
+    assert demuxer.dropped == 0
+    assert_same_packets(frames_as_packets(frames, expected.tracks), expected, "our demuxer")
+    muxer, writer = Muxer(enhanced=True), FlvWriter(seekable=True)
+    data = bytearray(writer.write_tags(item for f in frames for item in muxer.mux(f)))
+    end, patches = writer.finish()
+    data += end
+    for offset, patch in patches:
+        data[offset : offset + len(patch)] = patch
+    ours = tmp_path / "ours.flv"
+    ours.write_bytes(data)
+    assert_same_packets(read_packets(ffmpeg8, ours), expected, "our muxer")
 
 
 @pytest.mark.slow

@@ -446,6 +446,8 @@ def test_a_packet_with_no_frame_gives_nothing() -> None:
     # frame, a legacy codec's frame type byte alone.
     demuxer.video(0, avc(1, 0, 0, AVCC))
     assert demuxer.video(40, avc(2, 1, 0, b"")) == []
+    assert demuxer.video(40, avc(2, 1, 0, bytes(4))) == []  # one NAL unit, empty
+    assert demuxer.video(40, avc(2, 1, 0, bytes(8))) == []  # two
     av1 = ExVideoTag(
         frame_type=VideoFrameType.INTER,
         packet_type=VideoPacketType.CODED_FRAMES,

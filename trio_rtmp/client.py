@@ -947,6 +947,9 @@ class RTMPClient(trio.abc.AsyncResource):
             return
         if self._mode != "play":
             return
+        if isinstance(event, ev.StreamPublished) and event.stream_id == stream_id:
+            # A new publisher (PublishNotify): its codecs, tracks and times are its own.
+            self._demuxer.reset()
         if isinstance(event, ev.PlayStarted) and event.stream_id == stream_id:
             self._play_started = True
         elif isinstance(event, ev.PlayRejected) and event.stream_id == stream_id:

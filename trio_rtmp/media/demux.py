@@ -33,7 +33,8 @@ Semantics (those of ExRTMP, see ``MISSION.md``):
 * ``onMetaData`` (also wrapped in ``@setDataFrame``), Enhanced RTMP ``colorInfo``
   metadata packets and MultichannelConfig packets give :class:`Metadata`;
 * sequence ends, command frames, empty (silence) audio messages, coded-frame
-  packets with no frame in them and other data messages give nothing (as FFmpeg
+  packets with no frame in them (for h264/h265: no NAL unit that is not empty) and
+  other data messages give nothing (as FFmpeg
   reads them: an empty packet would flush a decoder);
 * samples' times (``dts``, ``pts``, ``timestamp``) rise past the 32-bit wrap of
   message timestamps (after 49.7 days, or sooner for an encoder that starts high):
@@ -313,6 +314,8 @@ class Demuxer:
                         payload = [data[9:]]  # one NAL unit, the common case
                     else:
                         payload = _split_nal_units(data, state.nal_length_size, 5)
+                        if not payload:
+                            return []  # no NAL unit in it: no frame
                     if timestamp >= self._ts_plain_below:
                         timestamp = self._extend(timestamp)
                     # The SI24 composition time is the low three bytes of ``head``.
@@ -460,6 +463,8 @@ class Demuxer:
         payload: list[bytes] | bytes = data
         if state.nal_length_size:
             payload = _split_nal_units(data, state.nal_length_size)
+            if not payload:
+                return frames  # no NAL unit in it (empty ones are left out): no frame
         if timestamp >= self._ts_plain_below:
             timestamp = self._extend(timestamp)
         frames.append(_video_sample(payload, timestamp, timestamp + cts, keyframe, track))

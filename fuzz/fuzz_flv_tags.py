@@ -5,8 +5,9 @@ of the codec configuration record parsers; the rest is its input.
 
 Invariant: input -> a value or ``RemoteProtocolError``, nothing else; a tag that
 parses serializes, and the serialized bytes parse back to an equal tag; the fast
-classifiers (``video_info``, ``is_video_metadata``, ``is_audio_sequence_header``)
-never raise and agree with the full parser on every body it accepts.
+classifiers (``video_info``, ``is_video_metadata``, ``is_audio_sequence_header``,
+``is_audio_multichannel_config``, ``track_ids``) never raise and agree with the full
+parser on every body it accepts.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from trio_rtmp.core.errors import RemoteProtocolError
 from trio_rtmp.media import codecs
 from trio_rtmp.media.flv import (
+    MAX_TRACKS,
     AACPacketType,
     AudioChannelOrder,
     AudioFourCC,
@@ -41,11 +43,13 @@ from trio_rtmp.media.flv import (
     VideoPacketType,
     VideoTag,
     VideoTrack,
+    is_audio_multichannel_config,
     is_audio_sequence_header,
     is_video_metadata,
     parse_audio_tag,
     parse_multichannel_config,
     parse_video_tag,
+    track_ids,
     video_info,
 )
 
@@ -213,6 +217,13 @@ def _expected_video_info(tag: Any) -> tuple[bool, bool]:
     return False, False
 
 
+def _expected_tracks(tag: Any) -> tuple[int, ...]:
+    if type(tag) in (MultitrackVideoTag, MultitrackAudioTag):
+        tracks = tuple(track.track_id for track in tag.tracks)
+        return tracks if len(tracks) <= MAX_TRACKS else ()
+    return (0,)
+
+
 def test_one_input(data: bytes) -> None:
     """Parse with the selected parser; check re-encoding and the fast classifiers."""
     if not data:
@@ -221,6 +232,7 @@ def test_one_input(data: bytes) -> None:
     if selector == 0:
         info = video_info(body)
         metadata = is_video_metadata(body)
+        tracks = track_ids(9, body)
         try:
             tag = parse_video_tag(body)
         except RemoteProtocolError:
@@ -235,8 +247,12 @@ def test_one_input(data: bytes) -> None:
         )
         if metadata != expected_metadata:
             raise AssertionError(f"is_video_metadata {metadata} disagrees with {tag!r}")
+        if tracks != _expected_tracks(tag):
+            raise AssertionError(f"track_ids {tracks} disagrees with {tag!r}")
     elif selector == 1:
         header = is_audio_sequence_header(body)
+        channels = is_audio_multichannel_config(body)
+        tracks = track_ids(8, body)
         try:
             audio = parse_audio_tag(body)
         except RemoteProtocolError:
@@ -249,6 +265,13 @@ def test_one_input(data: bytes) -> None:
             expected = audio.packet_type == AudioPacketType.SEQUENCE_START
         if header != expected:
             raise AssertionError(f"is_audio_sequence_header {header} disagrees with {audio!r}")
+        expected = type(audio) is not AudioTag and (
+            audio.packet_type == AudioPacketType.MULTICHANNEL_CONFIG
+        )
+        if channels != expected:
+            raise AssertionError(f"is_audio_multichannel_config {channels} disagrees: {audio!r}")
+        if tracks != _expected_tracks(audio):
+            raise AssertionError(f"track_ids {tracks} disagrees with {audio!r}")
     elif selector == 2:
         try:
             config = parse_multichannel_config(body)

@@ -1,8 +1,8 @@
 """A live relay server, built only on the public server API.
 
 Streams are keyed by app and stream key.  One publisher per stream, any number of
-players; late joiners get the metadata, both sequence headers and the cached GOP
-(from the last keyframe) first.  A slow player never slows the publisher or the
+players; late joiners get the metadata, every track's sequence headers and the cached
+GOP (from the last keyframe of the first video track) first.  A slow player never slows the publisher or the
 other players: each player's output is bounded in bytes, and when it is full the
 relay drops that player's non-key video (then its audio) until the next keyframe;
 sequence headers and metadata are never dropped.  A player whose writes stall is

@@ -2,11 +2,11 @@
 
 Streams are keyed by app and stream key.  One publisher per stream, any number of
 players; late joiners get the metadata, every track's sequence headers and the cached
-GOP (from the last keyframe of the first video track) first.  A slow player never slows the publisher or the
-other players: each player's output is bounded in bytes, and when it is full the
-relay drops that player's non-key video (then its audio) until the next keyframe;
-sequence headers and metadata are never dropped.  A player whose writes stall is
-disconnected by the server (``write_stall_timeout``).
+GOP (from the last keyframe of the first video track) first.  A slow player never
+slows the publisher or the other players: each player's output is bounded in bytes,
+and when it is full the relay drops that player's non-key video (then its audio)
+until the next keyframe; sequence headers and metadata are never dropped.  A player
+whose writes stall is disconnected by the server (``write_stall_timeout``).
 
 .. code-block:: python
 

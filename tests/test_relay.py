@@ -1174,6 +1174,8 @@ def test_a_multitrack_stream_keeps_every_tracks_configuration() -> None:
     stream = RelayStream(Relay(), "live", "multitrack")
     for tag in publisher:
         stream.publish(tag)
+    # The frame rate counts the first track's frames (two of them), not track 1's.
+    assert stream._meter._frames == 2
     headers = [publisher[i] for i in (0, 2, 3, 4, 5)] + [publisher[-1]]
     gop = publisher[6:12]
     assert stream.snapshot() == headers + gop

@@ -356,7 +356,11 @@ class RelayStream:
                 # stream: a player starting there could not decode the first track.
                 kind = _INTER
                 self._cache(message, size)
-            self._meter.add(size, kind != _HEADER)
+            frame = kind != _HEADER
+            if frame and size and body[0] & 0x80:
+                # Enhanced RTMP: the frames of the first video track make the frame rate.
+                frame = (self.gop_track.track or 0) in track_ids(9, body)
+            self._meter.add(size, frame)
         else:
             self._meter.add(size, False)
             if is_audio_sequence_header(body):

@@ -11,8 +11,8 @@ reference every output is compared with:
 
 - FFmpeg's files, demuxed, give FFmpeg's packets; muxed again by us, FFmpeg reads
   the same packets from them.
-- FFmpeg publishes through our relay; FFmpeg, our client (frames, demuxed) and
-  ``trio-rtmp play -o`` play from the start and get every packet; both also join 1.5 s late and must get every
+- FFmpeg publishes through our relay; FFmpeg, our client (frames, demuxed),
+  ``trio-rtmp play -o`` and rtmpdump play from the start and get every packet; both also join 1.5 s late and must get every
   track's configuration first and then every packet from a keyframe of the first video
   track on (FFmpeg decoding them without an error).
 - ``trio-rtmp publish`` sends the files to FFmpeg's own RTMP server (``-listen 1``),
@@ -277,7 +277,8 @@ async def test_ffmpeg_publishes_enhanced_rtmp_through_the_relay(
                 [sys.executable, "-m", "trio_rtmp", "play", url, "-o", tmp_path / "cli.flv"],
                 "trio-rtmp-play",
             )
-            await wait_for(lambda: players(relay, name) == 3, what="three players")
+            dump = peers.rtmpdump_play(url, tmp_path / "rtmpdump.flv", idle_timeout=3)
+            await wait_for(lambda: players(relay, name) == 4, what="four players")
             publisher = peers.start(
                 ffmpeg_command(
                     ffmpeg8, "-re", "-i", source, "-map", "0", "-c", "copy", "-f", "flv", url
@@ -301,6 +302,7 @@ async def test_ffmpeg_publishes_enhanced_rtmp_through_the_relay(
             with trio.fail_after(WAIT):
                 await early.done.wait()
                 await late.done.wait()
+            await dump.run_for_async(0.5)
             assert early.error is None and late.error is None
             server.stop()
 
@@ -309,6 +311,7 @@ async def test_ffmpeg_publishes_enhanced_rtmp_through_the_relay(
     )
     assert_same_packets(frames_as_packets(early.items, tracks), expected, "ours from the start")
     assert_same_packets(read_packets(ffmpeg8, tmp_path / "cli.flv"), expected, "trio-rtmp play")
+    assert_same_packets(read_packets(ffmpeg8, tmp_path / "rtmpdump.flv"), expected, "rtmpdump")
     assert_a_late_joiners_packets(
         parse_framemd5((tmp_path / "late.md5").read_text()), expected, "FFmpeg joining late"
     )

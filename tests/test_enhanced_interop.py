@@ -17,7 +17,8 @@ reference every output is compared with:
   track on (FFmpeg decoding them without an error).
 - ``trio-rtmp publish`` sends the files to FFmpeg's own RTMP server (``-listen 1``),
   which must read exactly the source's packets.
-- FFmpeg's ``fourCcList`` (``-rtmp_enhanced_codecs``) reaches a server handler.
+- FFmpeg publishes to a server handler: its frames are FFmpeg's packets, and its
+  ``fourCcList`` (``-rtmp_enhanced_codecs``) reaches the handler.
 """
 
 from __future__ import annotations
@@ -350,35 +351,44 @@ async def test_trio_rtmp_publish_to_ffmpeg_listen(
     assert_same_packets(parse_framemd5(output.read_text()), expected, "FFmpeg's server")
 
 
-async def test_ffmpeg_announces_its_codecs_in_connect(
-    peers: Peers,
-    ffmpeg8: str,
-    sources: Sources,
-    tmp_path: Path,
+@pytest.mark.parametrize("name", ["multitrack-audio", "multitrack-video"])
+async def test_ffmpeg_publishes_to_a_server_handler(
+    peers: Peers, ffmpeg8: str, sources: Sources, name: str
 ) -> None:
-    source, _ = sources.get(ffmpeg8, "hevc-opus")
-    announce = ("-rtmp_enhanced_codecs", "hvc1,av01,Opus", "-f", "flv")
+    """A server handler with ``demux=True`` gets FFmpeg's packets as frames, every
+    track's, and FFmpeg's ``fourCcList`` (``-rtmp_enhanced_codecs``) in the connect."""
+    source, expected = sources.get(ffmpeg8, name)
     requests: list[ev.ConnectRequest] = []
-    published = trio.Event()
+    frames: list[Any] = []
+    gone = trio.Event()
 
     class Handler(trio_rtmp.ServerHandler):
         async def on_connect(self, request: ev.ConnectRequest) -> None:
             requests.append(request)
 
-        async def on_publish(self, request: ev.PublishRequest) -> None:
-            published.set()
+        async def on_video(self, stream_id: int, data: Any) -> None:
+            frames.append(data)
 
+        async def on_audio(self, stream_id: int, data: Any) -> None:
+            frames.append(data)
+
+        async def on_disconnect(self) -> None:
+            gone.set()
+
+    announce = ("-rtmp_enhanced_codecs", "hvc1,av01,Opus,fLaC", "-f", "flv")
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             server = await nursery.start(trio_rtmp.serve_rtmp, Handler, 0)
-            url = f"rtmp://127.0.0.1:{server.port}/live/codecs"
+            url = f"rtmp://127.0.0.1:{server.port}/live/{name}"
             publisher = peers.start(
-                ffmpeg_command(ffmpeg8, "-i", source, "-c", "copy", "-t", "1", *announce, url),
+                ffmpeg_command(ffmpeg8, "-i", source, "-map", "0", "-c", "copy", *announce, url),
                 "ffmpeg-publish",
             )
-            await published.wait()
-            await publisher.wait_async()
+            assert await publisher.wait_async() == 0, publisher.log()
+            await gone.wait()
             server.stop()
     (request,) = requests
-    assert request.fourcc_list == ("hvc1", "av01", "Opus")
-    assert request.command_object["fourCcList"] == ["hvc1", "av01", "Opus"]
+    assert request.fourcc_list == ("hvc1", "av01", "Opus", "fLaC")
+    assert request.command_object["fourCcList"] == ["hvc1", "av01", "Opus", "fLaC"]
+    assert_same_packets(frames_as_packets(frames, expected.tracks), expected, "the handler")
+    assert_configured_first(frames, expected.tracks)

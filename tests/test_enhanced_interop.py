@@ -1,6 +1,6 @@
 """Enhanced RTMP against a real peer that speaks it: FFmpeg 8.0 or later.
 
-FFmpeg 8 sends HEVC, AV1, VP9, Opus, FLAC, AC-3 and E-AC-3 with Enhanced RTMP
+FFmpeg 8 sends HEVC, VVC, AV1, VP9, Opus, FLAC, AC-3 and E-AC-3 with Enhanced RTMP
 headers, and the audio and video tracks after the first as multitrack messages (one
 per track and frame).  Debian's FFmpeg 5.1 does none of that; CI gets FFmpeg 9 from
 the ``imageio-ffmpeg`` package (see :func:`peers.enhanced_ffmpeg`).
@@ -60,6 +60,8 @@ X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-bf", "2"]
 VPX_VP9 = ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-g", "25"]
 MAP_3 = ["-map", "0", "-map", "1", "-map", "2"]
 OPUS_AND_FLAC = ["-c:a:0", "libopus", "-c:a:1", "flac"]
+AAC_AND_MP3 = ["-c:a:0", "aac", "-c:a:1", "libmp3lame"]
+VVENC = ["-c:v", "libvvenc", "-preset", "faster", "-g", "25"]
 
 #: name -> the FFmpeg arguments that make the source (inputs, maps, codecs).
 CASES = {
@@ -67,6 +69,9 @@ CASES = {
     "av1-flac": [*VIDEO, *AUDIO, "-c:v", "libsvtav1", "-preset", "12", "-g", "25", "-c:a", "flac"],
     "vp9-ac3": [*VIDEO, *AUDIO, *VPX_VP9, "-c:a", "ac3"],
     "h264-eac3": [*VIDEO, *AUDIO, *X264, "-c:a", "eac3"],
+    "vvc-mp3": [*VIDEO, *AUDIO, *VVENC, "-c:a", "libmp3lame"],
+    # AAC on track 0 (legacy tags), MP3 on track 1 (by FourCC, multitrack).
+    "multitrack-aac-mp3": [*VIDEO, *AUDIO, *OTHER_AUDIO, *MAP_3, *X264, *AAC_AND_MP3],
     # Audio track 1 (FLAC) beside track 0 (Opus): multitrack messages.
     "multitrack-audio": [*VIDEO, *AUDIO, *OTHER_AUDIO, *MAP_3, *X265, *OPUS_AND_FLAC],
     # Video track 1 (a second picture size) beside track 0, each keyframe its own message.

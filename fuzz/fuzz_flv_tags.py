@@ -64,6 +64,7 @@ _RECORD_PARSERS: list[Callable[[bytes], Any]] = [
     codecs.parse_avc_sps,
     codecs.parse_hevc_sps,
     codecs.parse_av1_sequence_header,
+    codecs.parse_vvc_decoder_configuration_record,
 ]
 
 
@@ -194,6 +195,7 @@ def seeds() -> list[bytes]:
             "420101016000000300900000030000030078a003c08010e596566924caf0168080000003008000000c84"
         ),
         bytes.fromhex("00000004457e3e6d7c8020"),
+        bytes.fromhex("ff00375f0243538000c050400100000001078004381900028f000100030079010d00020069"),
     ]
     for index, record in enumerate(records):
         out.append(bytes((3 + index,)) + record)

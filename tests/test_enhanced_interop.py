@@ -24,6 +24,7 @@ reference every output is compared with:
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -145,6 +146,19 @@ def read_packets(ffmpeg: str, source: Path) -> Packets:
     return parse_framemd5(result.stdout)
 
 
+def picture_sizes(ffmpeg: str, source: Path) -> list[tuple[int, int]]:
+    """Each video stream's size, from what FFmpeg prints of ``source``."""
+    result = subprocess.run(
+        [ffmpeg, "-hide_banner", "-nostdin", "-i", str(source)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    sizes = re.findall(r"Stream #0:\d+.*?: Video: .*?, (\d+)x(\d+)", result.stderr)
+    return [(int(width), int(height)) for width, height in sizes]
+
+
 def frames_as_packets(frames: list[Any], tracks: dict[int, tuple[str, int]]) -> Packets:
     """Our demuxed frames as FFmpeg lists packets (NAL units length-prefixed again)."""
     index = {track: stream for stream, track in tracks.items()}
@@ -246,6 +260,15 @@ def test_ffmpeg_made_files_demux_and_mux_as_ffmpeg_reads_them(
     ]
     assert demuxer.dropped == 0
     assert_same_packets(frames_as_packets(frames, expected.tracks), expected, "our demuxer")
+    # What the configuration records say of the pictures, as FFmpeg says it (a VP9
+    # record does not have the size: it is in the frames).
+    configs = [f for f in frames if isinstance(f, CodecConfig) and f.media == "video"]
+    sizes = picture_sizes(ffmpeg8, source)
+    assert len(configs) == len(sizes)
+    for config, size in zip(configs, sizes, strict=True):
+        assert config.info is not None
+        if config.codec != "vp9":
+            assert (config.info.width, config.info.height) == size, config
     muxer, writer = Muxer(enhanced=True), FlvWriter(seekable=True)
     data = bytearray(writer.write_tags(item for f in frames for item in muxer.mux(f)))
     end, patches = writer.finish()

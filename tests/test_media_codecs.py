@@ -39,6 +39,7 @@ from trio_rtmp.media.codecs import (
     parse_hevc_sps,
     parse_opus_head,
     parse_vp_codec_configuration_record,
+    parse_vvc_decoder_configuration_record,
     vp8_frame_size,
     vp9_frame_size,
 )
@@ -274,6 +275,58 @@ def test_vp_frame_sizes() -> None:
 # ----------------------------------------------------------------- audio
 
 
+def _vvcc() -> bytes:
+    """A vvcC with every optional part: PTL, two constraint bytes, two sublayer levels,
+    a sub-profile, an SPS array and a DCI array (which has no NAL unit count)."""
+    return b"".join(
+        [
+            b"\xff",  # reserved 11111, LengthSizeMinusOne 3, ptl_present_flag
+            struct.pack(">H", (0 << 7) | (3 << 4) | (1 << 2) | 3),  # ols, sublayers 3, 4:4:4
+            b"\x5f",  # bit_depth_minus8 2, reserved 11111
+            b"\x02",  # num_bytes_constraint_info
+            bytes([(33 << 1) | 1, 83]),  # Main 10 4:4:4, high tier; level 5.1
+            b"\x80\x00",  # frame-only constraint, no others
+            b"\xc0",  # sublayer levels present for sublayers 1 and 0
+            b"\x50\x40",  # their levels
+            b"\x01\x00\x00\x00\x01",  # one sub-profile
+            struct.pack(">HHH", 1920, 1080, 25 * 256),
+            b"\x02",  # two arrays
+            b"\x8f\x00\x01\x00\x03\x00\x79\x01",  # complete SPS array, one NAL unit
+            b"\x0d\x00\x02\x00\x69",  # DCI: a NAL unit, no count
+        ]
+    )
+
+
+def test_vvc_record() -> None:
+    record = parse_vvc_decoder_configuration_record(_vvcc())
+    assert (record.nal_length_size, record.num_sublayers, record.general_tier_flag) == (4, 3, 1)
+    assert [(a.complete, a.nal_unit_type, a.nal_units) for a in record.arrays] == [
+        (True, 15, (b"\x00\x79\x01",)),
+        (False, 13, (b"\x00\x69",)),
+    ]
+    assert record.info == VideoInfo(
+        width=1920,
+        height=1080,
+        profile="Main 10 4:4:4",
+        level="5.1",
+        bit_depth=10,
+        chroma_format="4:4:4",
+        frame_rate=25.0,
+    )
+    assert parse_codec_config("h266", _vvcc()) == record
+    # Without the profile, tier and level part: only the arrays.
+    bare = parse_vvc_decoder_configuration_record(b"\xf8\x00")
+    assert (bare.nal_length_size, bare.ptl_present, bare.arrays) == (1, False, ())
+    assert bare.info == VideoInfo()
+    for bad in (b"", b"\x07\x00", b"\xfd\x00", b"\xfe", b"\xfe\x01\x0f"):
+        with pytest.raises(RemoteProtocolError):
+            parse_vvc_decoder_configuration_record(bad)
+    # Every cut short of the whole record is an error, never a wrong value.
+    for cut in range(len(_vvcc())):
+        with pytest.raises(RemoteProtocolError):
+            parse_vvc_decoder_configuration_record(_vvcc()[:cut])
+
+
 def test_audio_specific_config() -> None:
     lc = parse_audio_specific_config(b"\x12\x10")  # AAC LC, 44.1 kHz, stereo
     assert (lc.object_type, lc.sample_rate, lc.channels) == (2, 44100, 2)
@@ -378,6 +431,7 @@ PARSERS: list[Callable[[bytes], Any]] = [
     parse_avc_sps,
     parse_hevc_sps,
     codecs.parse_av1_sequence_header,
+    codecs.parse_vvc_decoder_configuration_record,
 ]
 SEEDS = [
     _avcc(X264_HIGH_720P_SPS, X264_HIGH_PPS),
@@ -390,6 +444,7 @@ SEEDS = [
     X264_HIGH422_10BIT_642X362_SPS,
     X265_1080P_SPS,
     LIBAOM_AV1C_352X288[6:],
+    _vvcc(),
 ]
 
 

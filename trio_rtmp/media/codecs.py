@@ -47,6 +47,8 @@ __all__ = [
     "HEVCDecoderConfigurationRecord",
     "HEVCNALUnitArray",
     "HEVCSequenceParameterSet",
+    "VVCDecoderConfigurationRecord",
+    "VVCNALUnitArray",
     "OpusHead",
     "VPCodecConfigurationRecord",
     "build_audio_specific_config",
@@ -61,6 +63,7 @@ __all__ = [
     "parse_flac_stream_info",
     "parse_hevc_decoder_configuration_record",
     "parse_hevc_sps",
+    "parse_vvc_decoder_configuration_record",
     "parse_opus_head",
     "parse_vp_codec_configuration_record",
     "vp8_frame_size",
@@ -748,6 +751,180 @@ def parse_hevc_decoder_configuration_record(data: bytes) -> HEVCDecoderConfigura
         nal_length_size=(data[21] & 3) + 1,
         arrays=tuple(arrays),
         sps_info=parse_hevc_sps(sps[0]) if sps else None,
+    )
+
+
+# --------------------------------------------------------------------------- H.266
+
+# general_profile_idc (H.266 Annex A).
+_VVC_PROFILES = {
+    1: "Main 10",
+    17: "Multilayer Main 10",
+    33: "Main 10 4:4:4",
+    49: "Multilayer Main 10 4:4:4",
+    65: "Main 10 Still Picture",
+    97: "Main 10 4:4:4 Still Picture",
+}
+# The NAL unit types whose array in a vvcC holds exactly one NAL unit, with no count.
+_VVC_SINGLE_NAL_TYPES = frozenset({12, 13})  # OPI, DCI
+
+
+def _vvc_level_text(level_idc: int) -> str:
+    # general_level_idc is 16 times the major level number plus 3 times the minor.
+    return _level_text(level_idc // 16, (level_idc % 16) // 3)
+
+
+@attrs.frozen(kw_only=True)
+class VVCNALUnitArray:
+    """One array of a vvcC: NAL units of one type (VPS 14, SPS 15, PPS 16, SEI 23...)."""
+
+    #: array_completeness.
+    complete: bool
+    #: NAL_unit_type (5 bits).
+    nal_unit_type: int
+    #: The NAL units, with their two-byte NAL headers.
+    nal_units: tuple[bytes, ...]
+
+
+@attrs.frozen(kw_only=True)
+class VVCDecoderConfigurationRecord:
+    """An H.266 VvcDecoderConfigurationRecord (ISO/IEC 14496-15, 11.2), as read.
+
+    The picture size, profile, level, chroma format and bit depth are in the record's
+    profile-tier-level part, which encoders include (``ptl_present``); without it they
+    are ``None``.
+    """
+
+    #: Size of the NAL unit length prefix in samples (1, 2 or 4).
+    nal_length_size: int
+    #: ptl_present_flag: whether the fields below, to ``avg_frame_rate``, are there.
+    ptl_present: bool
+    #: ols_idx (9 bits).
+    ols_idx: int = 0
+    #: num_sublayers (3 bits).
+    num_sublayers: int = 0
+    #: constant_frame_rate (2 bits).
+    constant_frame_rate: int = 0
+    #: chroma_format_idc (2 bits).
+    chroma_format_idc: int | None = None
+    #: bit_depth_minus8 + 8.
+    bit_depth: int | None = None
+    #: general_profile_idc (7 bits).
+    general_profile_idc: int | None = None
+    #: general_tier_flag.
+    general_tier_flag: int | None = None
+    #: general_level_idc.
+    general_level_idc: int | None = None
+    #: max_picture_width, in luma samples.
+    max_picture_width: int | None = None
+    #: max_picture_height, in luma samples.
+    max_picture_height: int | None = None
+    #: avg_frame_rate in frames per 256 seconds (0 = unspecified).
+    avg_frame_rate: int = 0
+    #: The parameter set arrays.
+    arrays: tuple[VVCNALUnitArray, ...] = ()
+
+    @property
+    def info(self) -> VideoInfo:
+        """The record as a :class:`VideoInfo`."""
+        profile = self.general_profile_idc
+        level = self.general_level_idc
+        return VideoInfo(
+            width=self.max_picture_width or None,
+            height=self.max_picture_height or None,
+            profile=None if profile is None else _VVC_PROFILES.get(profile, str(profile)),
+            level=None if level is None else _vvc_level_text(level),
+            bit_depth=self.bit_depth,
+            chroma_format=None
+            if self.chroma_format_idc is None
+            else _CHROMA_FORMATS[self.chroma_format_idc],
+            frame_rate=self.avg_frame_rate / 256 if self.avg_frame_rate else None,
+        )
+
+
+def parse_vvc_decoder_configuration_record(data: bytes) -> VVCDecoderConfigurationRecord:
+    """Parse a VvcDecoderConfigurationRecord (what Enhanced RTMP's ``vvc1`` carries)."""
+    what = "VvcDecoderConfigurationRecord"
+    data = bytes(data)
+    end = len(data)
+
+    def need(offset: int, size: int, part: str) -> None:
+        if offset + size > end:
+            raise _bad(what, f"{part} is truncated")
+
+    need(0, 1, "the first byte")
+    if data[0] >> 3 != 0x1F:
+        raise _bad(what, f"reserved bits of the first byte are not all 1 ({data[0]:#x})")
+    nal_length_size = ((data[0] >> 1) & 3) + 1
+    if nal_length_size == 3:
+        raise _bad(what, "LengthSizeMinusOne is 2")
+    fields: dict[str, int] = {}
+    offset = 1
+    if data[0] & 1:
+        need(offset, 6, "the profile, tier and level")
+        head = int.from_bytes(data[offset : offset + 2], "big")
+        fields.update(
+            ols_idx=head >> 7,
+            num_sublayers=(head >> 4) & 7,
+            constant_frame_rate=(head >> 2) & 3,
+            chroma_format_idc=head & 3,
+            bit_depth=(data[offset + 2] >> 5) + 8,
+        )
+        constraint_bytes = data[offset + 3] & 0x3F
+        fields.update(
+            general_profile_idc=data[offset + 4] >> 1,
+            general_tier_flag=data[offset + 4] & 1,
+            general_level_idc=data[offset + 5],
+        )
+        if not constraint_bytes:
+            raise _bad(what, "num_bytes_constraint_info is 0")
+        offset += 6 + constraint_bytes
+        if fields["num_sublayers"] > 1:
+            # One byte of ptl_sublayer_level_present_flag bits (and zero padding), then
+            # a level byte for each flag that is set.
+            need(offset, 1, "the sublayer flags")
+            offset += 1 + bin(data[offset]).count("1")
+        need(offset, 1, "num_sub_profiles")
+        offset += 1 + 4 * data[offset]
+        need(offset, 6, "the picture size and frame rate")
+        fields.update(
+            max_picture_width=int.from_bytes(data[offset : offset + 2], "big"),
+            max_picture_height=int.from_bytes(data[offset + 2 : offset + 4], "big"),
+            avg_frame_rate=int.from_bytes(data[offset + 4 : offset + 6], "big"),
+        )
+        offset += 6
+    need(offset, 1, "num_of_arrays")
+    arrays = []
+    count = data[offset]
+    offset += 1
+    for _ in range(count):
+        need(offset, 1, "a NAL unit array header")
+        kind = data[offset]
+        offset += 1
+        nal_type = kind & 0x1F
+        if nal_type in _VVC_SINGLE_NAL_TYPES:
+            nal_count = 1
+        else:
+            need(offset, 2, "a NAL unit count")
+            nal_count = int.from_bytes(data[offset : offset + 2], "big")
+            offset += 2
+        nals = []
+        for _ in range(nal_count):
+            need(offset, 2, "a NAL unit length")
+            size = int.from_bytes(data[offset : offset + 2], "big")
+            need(offset + 2, size, "a NAL unit")
+            nals.append(data[offset + 2 : offset + 2 + size])
+            offset += 2 + size
+        arrays.append(
+            VVCNALUnitArray(
+                complete=bool(kind & 0x80), nal_unit_type=nal_type, nal_units=tuple(nals)
+            )
+        )
+    return VVCDecoderConfigurationRecord(
+        nal_length_size=nal_length_size,
+        ptl_present=bool(data[0] & 1),
+        arrays=tuple(arrays),
+        **fields,
     )
 
 
@@ -1441,6 +1618,7 @@ def parse_flac_stream_info(data: bytes) -> FlacStreamInfo:
 CodecRecord = (
     AVCDecoderConfigurationRecord
     | HEVCDecoderConfigurationRecord
+    | VVCDecoderConfigurationRecord
     | AV1CodecConfigurationRecord
     | VPCodecConfigurationRecord
     | AACAudioSpecificConfig
@@ -1451,6 +1629,7 @@ CodecRecord = (
 _PARSERS = {
     "h264": parse_avc_decoder_configuration_record,
     "h265": parse_hevc_decoder_configuration_record,
+    "h266": parse_vvc_decoder_configuration_record,
     "av1": parse_av1_codec_configuration_record,
     "vp9": parse_vp_codec_configuration_record,
     "vp8": parse_vp_codec_configuration_record,
@@ -1463,8 +1642,9 @@ _PARSERS = {
 def parse_codec_config(codec: str, init_data: bytes) -> CodecRecord | None:
     """Parse ``init_data`` with the record parser for ``codec``.
 
-    Returns ``None`` for codecs whose configuration trio-rtmp does not read (h266,
-    ac3, ...).  Raises :class:`RemoteProtocolError` for a malformed record.
+    Returns ``None`` for codecs that have no configuration record trio-rtmp reads
+    (ac3, mp3, the legacy codecs...).  Raises :class:`RemoteProtocolError` for a
+    malformed record.
     """
     parser = _PARSERS.get(codec)
     if parser is None:

@@ -567,6 +567,42 @@ async def test_push_reconnects_with_backoff(sample_tags: list[FlvTag]) -> None:
     assert sorted(set(timestamps)) == sorted(timestamps)  # no duplicates, no reordering
 
 
+async def test_a_push_that_connects_at_once_sends_the_stream_from_its_start(
+    sample_tags: list[FlvTag],
+) -> None:
+    """A push whose first session starts before anything was lost sends every message
+    from the start: audio before the first keyframe too, which no cache keeps (it used
+    to start from the cache, at the first keyframe)."""
+    media = [t for t in sample_tags if t.tag_type != 18 and t.timestamp < 1500]
+    first_key = next(i for i, t in enumerate(media) if video_info(t.data)[0])
+    audio = next(t for t in media[first_key:] if t.tag_type == 8 and t.data[1] == 1)
+    # Two audio frames before the first keyframe.
+    early = [FlvTag(8, 0, audio.data), FlvTag(8, 1, audio.data)]
+    source = [*media[:first_key], *early, *media[first_key:]]
+    got: list[tuple[int, int, bytes]] = []
+
+    class Upstream(trio_rtmp.ServerHandler):
+        async def on_video(self, stream_id: int, data: Any) -> None:
+            got.append((9, data.timestamp, data.data))
+
+        async def on_audio(self, stream_id: int, data: Any) -> None:
+            got.append((8, data.timestamp, data.data))
+
+    async with trio.open_nursery() as nursery:
+        upstream: trio_rtmp.RTMPServer = await nursery.start(
+            functools.partial(trio_rtmp.serve_rtmp, Upstream, 0, host="127.0.0.1", demux=False)
+        )
+        config = RelayConfig(push=(f"rtmp://127.0.0.1:{upstream.port}/up",))
+        _relay, server = await start_relay(nursery, config)
+        async with trio_rtmp.open_client(relay_url(server, "whole")) as client:
+            await client.publish()
+            await publish_tags(client, source)
+            await wait_for(lambda: len(got) >= len(source), what="every message upstream")
+        upstream.stop()
+        server.stop()
+    assert got == [(t.tag_type, t.timestamp, t.data) for t in source]
+
+
 async def publish_rounds(
     client: trio_rtmp.RTMPClient,
     tags: list[FlvTag],

@@ -458,6 +458,10 @@ class RelayStream:
                 return
         session.write_prepared(player.stream_id, message)
 
+    def forward_dropped(self, channel: trio.MemorySendChannel[FlvTag]) -> bool:
+        """Whether a recorder's or pusher's channel is missing messages (it fell behind)."""
+        return channel in self._forward_dropped
+
     def _forward(self, tag: FlvTag) -> None:
         dropped = self._forward_dropped
         for channel in self._forwards:
@@ -794,7 +798,7 @@ class Relay:
         ):
             for url in config.push:
                 send, receive = trio.open_memory_channel[FlvTag](config.forward_buffer)
-                nursery.start_soon(_push, url, stream, receive)
+                nursery.start_soon(_push, url, stream, receive, send)
                 channels.append(send)
         return channels
 
@@ -892,10 +896,17 @@ async def _new_file(directory: Path, stem: str) -> tuple[Path, Any]:
     raise FileExistsError(f"{directory / stem}.flv and 999 more exist")
 
 
-async def _push(url: str, stream: RelayStream, receive: trio.MemoryReceiveChannel[FlvTag]) -> None:
+async def _push(
+    url: str,
+    stream: RelayStream,
+    receive: trio.MemoryReceiveChannel[FlvTag],
+    send: trio.MemorySendChannel[FlvTag],
+) -> None:
     """Publish a stream to an upstream server while it is live, reconnecting with backoff.
 
-    An upstream's Enhanced RTMP ReconnectRequest moves the push to the URL it names (or
+    A first session that starts before anything was lost sends the stream from its
+    start; a later one (after a failure or a move) starts from the relay's cache.  An
+    upstream's Enhanced RTMP ReconnectRequest moves the push to the URL it names (or
     back to the same one) at the next keyframe: the new session starts there, with the
     metadata and sequence headers, and the old one ends.
     """
@@ -905,6 +916,9 @@ async def _push(url: str, stream: RelayStream, receive: trio.MemoryReceiveChanne
     target: tuple[str, str | None] = (f"{url.rstrip('/')}/{stream.stream_key}", None)
     where = url
     backoff = 1.0
+    # Whether ``receive`` holds every message since the stream started: until the first
+    # session ends, unless the channel overflowed while it connected.
+    whole = True
     async with receive:
         while stream.live:
             moved: RTMPURL | None = None
@@ -913,13 +927,18 @@ async def _push(url: str, stream: RelayStream, receive: trio.MemoryReceiveChanne
                     await client.publish()
                     backoff = 1.0
                     logger.info("pushing %s/%s to %s", stream.app, stream.stream_key, where)
-                    # Start from the cached start of the stream (metadata, headers, the
-                    # GOP so far): what queued up before is in it or older, so drop it
-                    # first (no checkpoint between the two) or it would be sent twice.
-                    if not _discard_queued(receive):
-                        return
-                    for tag in stream.snapshot():
-                        await client.send_tag(tag.timestamp, tag)
+                    if not whole or stream.forward_dropped(send):
+                        # Start from the cached start of the stream (metadata, headers,
+                        # the GOP so far): what queued up before is in it or older, so
+                        # drop it first (no checkpoint between the two) or it would be
+                        # sent twice.
+                        if not _discard_queued(receive):
+                            return
+                        for tag in stream.snapshot():
+                            await client.send_tag(tag.timestamp, tag)
+                    # (Else the queue has all of it from the start, audio before the
+                    # first keyframe too, which no cache keeps.)
+                    whole = False
                     refused = None
                     async for tag in receive:
                         request = client.reconnect_request
@@ -938,6 +957,7 @@ async def _push(url: str, stream: RelayStream, receive: trio.MemoryReceiveChanne
                         return
             except (RTMPError, OSError) as exc:
                 logger.warning("push of %s to %s failed: %s", stream.stream_key, where, exc)
+            whole = False
             if moved is not None:
                 target = (moved.app_url, moved.stream_key)
                 where = f"{moved.scheme}://{moved.url_host}:{moved.port}/{moved.app}"

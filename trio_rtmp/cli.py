@@ -44,7 +44,7 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, TypeGuard
+from typing import IO, Any, TypeGuard, TypeVar
 
 import trio
 
@@ -995,7 +995,17 @@ def _is_header(tag: FlvTag) -> bool:
     return is_audio_sequence_header(tag.data) or is_audio_multichannel_config(tag.data)
 
 
-def _header_key(tag: FlvTag) -> tuple[int, bool, tuple[int, ...]]:
+_HeaderKey = tuple[int, bool, tuple[int, ...]]
+_Kept = TypeVar("_Kept")
+
+
+def _remember(headers: dict[_HeaderKey, _Kept], key: _HeaderKey, value: _Kept) -> None:
+    """Keep the latest ``value`` of each header ``key``, for at most _MAX_HEADERS keys."""
+    if len(headers) < _MAX_HEADERS or key in headers:
+        headers[key] = value
+
+
+def _header_key(tag: FlvTag) -> _HeaderKey:
     """What a header tag configures: a multitrack stream has headers of each track."""
     if tag.tag_type == TagType.VIDEO:
         return TagType.VIDEO, is_video_metadata(tag.data), track_ids(TagType.VIDEO, tag.data)
@@ -1095,7 +1105,7 @@ class _Copier:
         # whether tags that are among them are skipped (after a reconnect).
         self._follow = follow
         self._recent: set[int] = set()
-        self._headers: dict[tuple[int, bool, tuple[int, ...]], bytes] = {}
+        self._headers: dict[_HeaderKey, bytes] = {}
         self._gop_track = GopTrack()
         self._resuming = False
         self.skipped = 0
@@ -1117,8 +1127,7 @@ class _Copier:
             what = _header_key(tag)
             if self._resuming and self._headers.get(what) == tag.data:
                 return True
-            if len(self._headers) < _MAX_HEADERS or what in self._headers:
-                self._headers[what] = tag.data
+            _remember(self._headers, what, tag.data)
             return False
         key = hash((tag.tag_type, tag.timestamp, tag.data))
         recent = self._recent
@@ -1421,7 +1430,7 @@ class _Publisher:
         self._done = trio.Event()
         self._ignored: object = None
         # What a new server needs first: the metadata, each track's sequence headers.
-        self._first: dict[tuple[int, bool, tuple[int, ...]], tuple[int, FlvTag]] = {}
+        self._first: dict[_HeaderKey, tuple[int, FlvTag]] = {}
         self._gop_track = GopTrack()
 
     @property
@@ -1442,9 +1451,7 @@ class _Publisher:
     async def send(self, timestamp: int, tag: FlvTag, *, first: bool = False) -> None:
         """Send ``tag``; ``first`` for what a new server must get first (kept)."""
         if first:
-            key = _header_key(tag)
-            if len(self._first) < _MAX_HEADERS or key in self._first:
-                self._first[key] = (timestamp, tag)
+            _remember(self._first, _header_key(tag), (timestamp, tag))
         else:
             # Learnt from every keyframe, whether a move is asked for or not.
             gop = tag.tag_type == TagType.VIDEO and self._starts_gop(tag)
@@ -1563,7 +1570,7 @@ async def _send_file(
     offset = 0
     passes = 0
     # The last sequence header sent, by tag type: later passes send only changes.
-    headers: dict[tuple[int, bool, tuple[int, ...]], bytes] = {}
+    headers: dict[_HeaderKey, bytes] = {}
     while True:
         passes += 1
         if progress is not None:
@@ -1595,8 +1602,7 @@ async def _send_file(
                     key = _header_key(tag)
                     if headers.get(key) == tag.data:
                         continue
-                    if len(headers) < _MAX_HEADERS or key in headers:
-                        headers[key] = tag.data
+                    _remember(headers, key, tag.data)
                 elif args.loop and kind == TagType.VIDEO and _is_sequence_end(tag.data):
                     # Not the end yet: a decoder would start over for nothing.
                     continue

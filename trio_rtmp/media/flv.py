@@ -1379,14 +1379,18 @@ def is_audio_multichannel_config(body: bytes) -> bool:
     A relay keeps the latest one of each track next to the sequence header.  Never
     raises.
     """
-    if len(body) < 2 or body[0] >> 4 != 9:
-        return False
+    return len(body) >= 2 and body[0] >> 4 == 9 and _ex_audio_packet_type(body) == 4
+
+
+def _ex_audio_packet_type(body: bytes) -> int:
+    """An Enhanced RTMP audio body's packet type, past ModEx and a multitrack header
+    (-1 if the body ends first)."""
     packet_type, position = _skip_mod_ex(body, 1, body[0] & 0xF)
     if packet_type == 5:
         if position >= len(body):
-            return False
+            return -1
         packet_type = body[position] & 0xF
-    return packet_type == 4
+    return packet_type
 
 
 #: The most tracks :func:`track_ids` reads from one multitrack body.
@@ -1481,11 +1485,4 @@ def is_audio_sequence_header(body: bytes) -> bool:
     sound_format = first >> 4
     if sound_format == 10:
         return body[1] == 0
-    if sound_format != 9:
-        return False
-    packet_type, position = _skip_mod_ex(body, 1, first & 0xF)
-    if packet_type == 5:
-        if position >= len(body):
-            return False
-        packet_type = body[position] & 0xF
-    return packet_type == 0
+    return sound_format == 9 and _ex_audio_packet_type(body) == 0

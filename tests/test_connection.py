@@ -51,6 +51,7 @@ from trio_rtmp.core.events import (
     StreamClosed,
     StreamCreated,
     StreamDeleted,
+    StreamDried,
     StreamEnded,
     StreamMetadata,
     StreamPublished,
@@ -63,7 +64,9 @@ from trio_rtmp.core.messages import (
     Audio,
     Command,
     Data,
+    SetBufferLength,
     SetChunkSize,
+    StreamDry,
     Video,
     decode_message,
     encode_message,
@@ -285,6 +288,60 @@ def test_connect_rejected() -> None:
     assert pair.server.state is ConnectionState.CLOSED
     with pytest.raises(LocalProtocolError):
         pair.client.create_stream()
+
+
+def _to_client(pair: ConnectionPair, value: Any) -> list[Event]:
+    """Give the client ``value`` as the server's next message, bypassing the server core."""
+    writer = ChunkWriter(chunk_size=pair.client.peer_chunk_size)
+    writer.write(*encode_message(value, chunk_stream_id=9))
+    return pair.client.receive_data(writer.data_to_send())
+
+
+@pytest.mark.parametrize("level", ["error", "status"])
+def test_connect_refused_with_on_status(level: str) -> None:
+    # Some servers refuse connect with an onStatus NetConnection.Connect.* instead of
+    # an _error answer (and not always at level "error"); only Success is not a refusal.
+    pair = ConnectionPair()
+    pair.client.connect(app="live", tc_url="rtmp://127.0.0.1/live")
+    pair.pump()
+    success = {"level": "status", "code": "NetConnection.Connect.Success"}
+    events = _to_client(pair, Command(name="onStatus", transaction_id=0.0, arguments=(success,)))
+    assert [type(e) for e in events] == [StatusReceived]
+    assert pair.client.state is ConnectionState.CONNECTING
+    info = {"level": level, "code": "NetConnection.Connect.InvalidApp", "description": "bad app"}
+    events = _to_client(pair, Command(name="onStatus", transaction_id=0.0, arguments=(info,)))
+    [rejected] = of(events, ConnectRejected)
+    assert (rejected.code, rejected.description) == ("NetConnection.Connect.InvalidApp", "bad app")
+    assert pair.client.state is ConnectionState.CLOSED
+    with pytest.raises(LocalProtocolError):
+        pair.client.create_stream()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [(0.0,), (-1.0,), (1.5,), (2.0**32,), (float("nan"),), (float("inf"),), ("1",), (), "taken"],
+)
+def test_create_stream_answered_with_a_bad_stream_id(answer: tuple[Any, ...] | str) -> None:
+    pair = ConnectionPair()
+    pair.connect()
+    taken = pair.create_stream()
+    transaction_id = pair.client.create_stream()
+    arguments = (float(taken),) if answer == "taken" else answer
+    result = Command(name="_result", transaction_id=transaction_id, arguments=arguments)
+    with pytest.raises(RemoteProtocolError, match="createStream answered with stream"):
+        _to_client(pair, result)
+    assert pair.client.state is ConnectionState.ERROR
+    assert pair.client.stream_ids == [taken]
+
+
+def test_stream_dry_and_a_stray_set_buffer_length_from_the_server() -> None:
+    pair = ConnectionPair()
+    pair.connect()
+    stream_id = pair.create_stream()
+    assert _to_client(pair, StreamDry(stream_id=stream_id)) == [StreamDried(stream_id=stream_id)]
+    # SetBufferLength is the client's to send; from a server it is ignored.
+    assert _to_client(pair, SetBufferLength(stream_id=stream_id, buffer_length=500)) == []
+    assert pair.client.state is ConnectionState.CONNECTED
 
 
 def test_connection_closed_instead_of_answer() -> None:
@@ -585,6 +642,21 @@ def test_what_is_held_while_connect_is_pending_is_bounded(kind: str) -> None:
     assert send(held) == []
     with pytest.raises(RemoteProtocolError, match=f"more than .* {kind} before connect"):
         send(held)
+    assert pair.server.state is ConnectionState.ERROR
+
+
+def test_the_number_of_messages_held_while_connect_is_pending_is_bounded() -> None:
+    pair = ConnectionPair(server_config=ConnectionConfig(max_deferred_messages=3))
+    pair.client.connect(app="live", tc_url="rtmp://h/live")
+    pair.pump()
+    writer = ChunkWriter(chunk_size=pair.server.peer_chunk_size)
+    held = Audio(payload=b"\xaf\x01x", message_stream_id=1)
+    for _ in range(3):
+        writer.write(*encode_message(held, chunk_stream_id=8))
+        assert pair.server.receive_data(writer.data_to_send()) == []
+    writer.write(*encode_message(held, chunk_stream_id=8))
+    with pytest.raises(RemoteProtocolError, match="more than 3 messages before connect"):
+        pair.server.receive_data(writer.data_to_send())
     assert pair.server.state is ConnectionState.ERROR
 
 

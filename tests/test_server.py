@@ -36,7 +36,8 @@ import trio_rtmp
 import trio_rtmp.media
 import trio_rtmp.server as server_module
 from trio_rtmp.core import events as ev
-from trio_rtmp.core.chunks import encode_message
+from trio_rtmp.core import messages
+from trio_rtmp.core.chunks import ChunkWriter, encode_message
 from trio_rtmp.core.config import Limits
 from trio_rtmp.core.connection import ConnectionConfig
 from trio_rtmp.media.flvfile import FlvTag
@@ -395,6 +396,48 @@ async def test_handler_error_closes_only_its_connection(caplog: pytest.LogCaptur
             # The other connection is untouched.
             await good.send_metadata({"still": True})
             await wait_for(lambda: server.statistics().connections == 1)
+        server.stop()
+
+
+async def test_a_client_that_does_not_wait_for_connect_is_answered_in_order() -> None:
+    # Some encoders send createStream and publish right behind connect.  What comes
+    # while the handler decides on connect is held, then handled in order.
+    calls: list[str] = []
+
+    class Slow(trio_rtmp.ServerHandler):
+        async def on_connect(self, request: ev.ConnectRequest) -> None:
+            calls.append("connect")
+            await trio.sleep(0.2)
+            calls.append("connect done")
+
+        async def on_publish(self, request: ev.PublishRequest) -> None:
+            calls.append(f"publish {request.stream_key}")
+
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, Slow)
+        client = await RawClient.open(server.port)
+        client.conn.connect(app="live", tc_url=f"rtmp://127.0.0.1:{server.port}/live")
+        writer = ChunkWriter()
+        for command in (
+            messages.Command(name="createStream", transaction_id=2.0, arguments=()),
+            messages.Command(
+                name="publish", transaction_id=3.0, arguments=("k", "live"), message_stream_id=1
+            ),
+        ):
+            writer.write(*messages.encode_message(command, chunk_stream_id=8))
+        # One write: the handshake's C0+C1 and, behind it, C2 and all three commands
+        # as soon as the server's S0+S1+S2 are in.
+        await client.flush()
+        while not client.conn.data_to_send() and client.conn.state.value == "handshaking":
+            await client.receive()
+        await client.send_raw(client.conn.data_to_send() + writer.data_to_send())
+        status = await client.until(
+            lambda e: isinstance(e, ev.StatusReceived) and e.code == "NetStream.Publish.Start"
+        )
+        assert isinstance(status, ev.StatusReceived) and status.stream_id == 1
+        assert any(isinstance(e, ev.Connected) for e in client.events)
+        assert calls == ["connect", "connect done", "publish k"]
+        await client.aclose()
         server.stop()
 
 

@@ -1130,10 +1130,16 @@ class ClientConnection(_Connection):
         elif transaction_id in self._creating:
             self._creating.discard(transaction_id)
             stream_id = command.arguments[0] if command.arguments else None
-            if command.name != "_result" or not isinstance(stream_id, float):
+            if command.name != "_result":
                 super()._on_matched_reply(request, command, events)
                 return
-            if not (0 < stream_id <= 0xFFFFFFFF and stream_id.is_integer()):
+            if not (
+                isinstance(stream_id, float)
+                and 0 < stream_id <= 0xFFFFFFFF
+                and stream_id.is_integer()
+            ):
+                # (Without one, an application waiting for the stream would wait
+                # for its response timeout and then blame the server's silence.)
                 raise RemoteProtocolError(f"createStream answered with stream id {stream_id!r}")
             new_id = int(stream_id)
             if new_id in self._streams:

@@ -15,6 +15,7 @@ inspected; the CLI tests run the same server as ``trio-rtmp serve``.
 
 from __future__ import annotations
 
+import errno
 import functools
 import itertools
 import json
@@ -1647,6 +1648,67 @@ async def test_a_recording_is_made_at_the_first_media_message(
         assert values[1:] == [cue]
         assert [t.data for t in tags if t.tag_type != 18] == [t.data for t in media]
         assert [t.tag_type for t in tags[:2]] == [18, 18]
+
+
+class _FullDisk:
+    """A recording file on a disk that fills up after ``room`` writes."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+
+    async def __aenter__(self) -> _FullDisk:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        pass
+
+    async def write(self, data: bytes) -> None:
+        self.room -= 1
+        if self.room < 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("failure", ["no directory", "disk full"])
+async def test_a_failing_recording_does_not_disturb_the_stream(
+    failure: str,
+    sample_media: SampleCache,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The recorder fails (the folder cannot be made; the disk fills up mid-stream):
+    that is logged once, and the publisher and a player go on as if nothing happened."""
+    media = [t for t in read_tags(sample_media.get(seconds=1)) if t.tag_type != 18]
+    if failure == "no directory":
+        record_dir = tmp_path / "a-file"
+        record_dir.write_bytes(b"")
+    else:
+        record_dir = tmp_path
+
+        async def new_file(directory: Path, stem: str) -> tuple[Path, _FullDisk]:
+            return directory / f"{stem}.flv", _FullDisk(room=10)
+
+        monkeypatch.setattr(trio_rtmp.relay, "_new_file", new_file)
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery, RelayConfig(record_dir=str(record_dir)))
+        url = relay_url(server, "rec")
+        player = ClientPlayer(url)
+        async with trio_rtmp.open_client(url) as publisher:
+            await publisher.publish()
+            await nursery.start(player.run)
+            await publish_tags(publisher, media)
+        with trio.fail_after(WAIT):
+            await player.done.wait()
+        await wait_for(lambda: not relay.streams, what="the stream to end")
+        await wait_for(lambda: "failed" in caplog.text, what="the recorder's failure")
+        server.stop()
+    assert player.error is None
+    assert [t.data for t in player.tags() if t.tag_type != 18] == [t.data for t in media]
+    failures = [r for r in caplog.records if "recording" in r.getMessage()]
+    assert [r.levelno for r in failures] == [logging.ERROR], failures
+    assert "rec-" in failures[0].getMessage()
+    reason = "Not a directory" if failure == "no directory" else "No space left on device"
+    assert reason in failures[0].getMessage()
 
 
 def test_a_forward_that_falls_behind_is_reported_once_until_it_catches_up(

@@ -1086,6 +1086,35 @@ async def test_frames_held_for_an_answer_are_bounded(
     assert got == sent
 
 
+@pytest.mark.parametrize("kind", ["tiny frames", "tiny NAL units", "metadata"])
+async def test_held_frames_count_what_they_cost_not_only_their_payload(
+    serve: Any, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Frames with next to no payload, and decoded metadata, are held at what they
+    cost in memory: a server cannot make the reader hold millions of them (or a
+    gigabyte of dicts) inside the bound.  Here 20 kB of such frames is far more than
+    their payload: the reader stops at the bound and the pause times out (before, it
+    held them all, 5 kB of payload, and read on to the answer)."""
+    monkeypatch.setattr(client_module, "_HELD_BYTES", 20_000)
+    sent = stream_frames(4)
+    for n in range(1000):
+        if kind == "tiny frames":
+            sent.append(AudioSample(bytes([n % 256]), 200 + n))
+        elif kind == "tiny NAL units":
+            sent.append(VideoSample([bytes([0x41, n % 256])] * 40, 200 + n, 200 + n, False))
+        elif n < 10:
+            sent.append(Metadata("onMetaData", {"n": float(n)}))
+    async with fallen_behind(serve, sends(sent)) as client:
+        with pytest.raises(trio_rtmp.ConnectionTimeout):
+            await client.pause()
+        if kind != "metadata":
+            # The channel's 4 frames, the held ones (at 256 bytes each at least), and
+            # one more waiting.
+            assert client.statistics().messages_received <= 4 + 5 + 20_000 // 256 + 1
+        got = await take_until_quiet(client)
+    assert got == sent
+
+
 async def test_frame_channel_handles(serve: Any) -> None:
     sent = stream_frames(1)
 

@@ -58,7 +58,7 @@ from .exceptions import (
 from .media.demux import Demuxer
 from .media.flv import AnyTag, TagType
 from .media.flvfile import FlvTag
-from .media.frames import Frame, Metadata
+from .media.frames import Frame, Metadata, VideoSample
 
 __all__ = [
     "ClientStatistics",
@@ -76,6 +76,15 @@ _SEND_PIECE = 16384
 # Bytes of media the reader holds beside a full frames channel while a command waits
 # for its answer (see RTMPClient._deliver).
 _HELD_BYTES = 16 * 1024 * 1024
+# What a held item costs beside its payload bytes (the frame or tag object and its
+# bytes objects: about 110-230 bytes measured), and each NAL unit of a video sample:
+# a stream of tiny frames must not hold a hundred times what it counts.
+_HELD_ITEM_COST = 256
+_HELD_NAL_COST = 64
+# A decoded onMetaData (a dict tree) costs up to about 18 times the AMF it came in
+# (the worst case, arrays of empty objects); it is charged as the worst of the AMF
+# that is decoded (Limits.max_amf_message_size).
+_AMF_EXPANSION = 20
 _SET_DATA_FRAME = amf0.encode("@setDataFrame")
 #: The items a client delivers: frames, or raw tags when ``demux=False``.
 Item = Frame | FlvTag
@@ -855,7 +864,8 @@ class RTMPClient(trio.abc.AsyncResource):
 
     async def _metadata(self, event: ev.StreamMetadata) -> None:
         if self._demux:
-            await self._deliver(Metadata("onMetaData", event.metadata))
+            worst = _AMF_EXPANSION * self._conn.config.limits.max_amf_message_size
+            await self._deliver(Metadata("onMetaData", event.metadata), worst)
         else:
             body = amf0.encode("onMetaData", ECMAArray(event.metadata))
             await self._deliver(FlvTag(int(TagType.SCRIPT), event.timestamp, body), len(body))
@@ -875,7 +885,7 @@ class RTMPClient(trio.abc.AsyncResource):
             await self._deliver(tag, len(event.payload))
 
     async def _deliver(self, item: Item, size: int = 0) -> None:
-        """Put ``item`` (of about ``size`` bytes) in the frames channel.
+        """Put ``item`` (of about ``size`` payload bytes) in the frames channel.
 
         A full channel pushes back: the reader waits, stops reading the socket, and the
         server has to slow down.  Except while a command waits for its answer (pause,
@@ -897,6 +907,9 @@ class RTMPClient(trio.abc.AsyncResource):
             else:
                 self._frames_delivered += 1
                 return
+        size += _HELD_ITEM_COST
+        if type(item) is VideoSample and type(item.payload) is list:
+            size += _HELD_NAL_COST * len(item.payload)
         self._held.append((item, size))
         self._held_bytes += size
         self._held_added.set()

@@ -529,9 +529,12 @@ def test_length_prefixed_round_trip(nals: list[bytes], length_size: int) -> None
     data = join_length_prefixed(nals, length_size)
     assert split_length_prefixed(data, length_size) == nals
     assert split_length_prefixed(b"xyz" + data, length_size, 3) == nals
+    assert split_length_prefixed(data, length_size, max_units=max(len(nals), 1)) == nals
     if data:
         with pytest.raises(RemoteProtocolError):
             split_length_prefixed(data[:-1], length_size)
+        with pytest.raises(RemoteProtocolError, match=f"more than {len(nals) - 1} NAL units"):
+            split_length_prefixed(data, length_size, max_units=len(nals) - 1)
 
 
 @settings(max_examples=300, deadline=None)
@@ -547,10 +550,23 @@ def test_annexb_round_trip(nals: list[bytes]) -> None:
     data = join_annexb(nals)
     if nals:
         assert split_annexb(data) == nals
+        assert split_annexb(data, max_units=len(nals)) == nals
+        with pytest.raises(RemoteProtocolError, match=f"more than {len(nals) - 1} NAL units"):
+            split_annexb(data, max_units=len(nals) - 1)
         assert split_annexb(b"\x00\x00\x01" + b"\x00\x00\x01".join(nals)) == nals
         converted = annexb_to_length_prefixed(data)
         assert split_length_prefixed(converted) == nals
         assert length_prefixed_to_annexb(converted) == data
+
+
+def test_empty_entries_count_toward_max_units() -> None:
+    # Empty entries give no NAL unit but cost a turn each: they count.
+    data = bytes(4 * 10) + b"\x00\x00\x00\x01x"
+    assert split_length_prefixed(data, max_units=11) == [b"x"]
+    with pytest.raises(RemoteProtocolError, match="more than 10 NAL units"):
+        split_length_prefixed(data, max_units=10)
+    with pytest.raises(RemoteProtocolError, match="more than 10 NAL units"):
+        split_annexb(b"\x00\x00\x01" * 11 + b"x", max_units=10)
 
 
 def test_nal_framing_errors() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from test_media_codecs import (
 
 from trio_rtmp.core import amf0
 from trio_rtmp.core.amf import UNDEFINED, ECMAArray
+from trio_rtmp.core.config import Limits
 from trio_rtmp.core.errors import LocalProtocolError, RemoteProtocolError
 from trio_rtmp.media import (
     AudioInfo,
@@ -56,7 +58,7 @@ from trio_rtmp.media.flv import (
     parse_tag,
     parse_video_tag,
 )
-from trio_rtmp.media.nal import join_length_prefixed
+from trio_rtmp.media.nal import join_annexb, join_length_prefixed
 
 AVCC = _avcc(X264_HIGH_720P_SPS, X264_HIGH_PPS)
 HVCC = HEVCDecoderConfigurationRecord(
@@ -164,6 +166,50 @@ def test_annexb_instead_of_lengths_is_tolerated() -> None:
     ]
     with pytest.raises(RemoteProtocolError):
         demuxer.video(0, avc(1, 1, 0, b"\x00\x00\x02\x01\x09"))
+
+
+@pytest.mark.parametrize("framing", ["legacy avc", "annex b", "enhanced hevc"])
+@pytest.mark.parametrize("limits", [Limits(), Limits(max_nal_units=3)], ids=["default", "3"])
+def test_the_nal_units_of_a_frame_are_bounded(framing: str, limits: Limits) -> None:
+    # Each NAL unit is an object: a frame of a million 1-byte units would cost twenty
+    # times its size and a long stall.  More than Limits.max_nal_units (empty length
+    # entries included) is a malformed frame; the default leaves room for any
+    # encoder's slices.
+    count = limits.max_nal_units
+    demuxer = Demuxer(limits=limits)
+    body: Callable[[bytes], bytes]
+    if framing == "enhanced hevc":
+        start = ExVideoTag(
+            frame_type=1,
+            packet_type=VideoPacketType.SEQUENCE_START,
+            fourcc=VideoFourCC.HEVC,
+            data=HVCC,
+        )
+        demuxer.video(0, start.to_bytes())
+
+        def body(data: bytes) -> bytes:
+            return ExVideoTag(
+                frame_type=2,
+                packet_type=VideoPacketType.CODED_FRAMES_X,
+                fourcc=VideoFourCC.HEVC,
+                data=data,
+            ).to_bytes()
+    else:
+        demuxer.video(0, avc(1, 0, 0, AVCC))
+
+        def body(data: bytes) -> bytes:
+            return avc(2, 1, 0, data)
+
+    join = join_annexb if framing == "annex b" else join_length_prefixed
+    nals = [b"\x41" + bytes([n % 255 + 1]) for n in range(count + 1)]
+    assert demuxer.video(40, body(join(nals[:count]))) == [VideoSample(nals[:count], 40, 40, False)]
+    with pytest.raises(RemoteProtocolError, match=f"more than {count} NAL units"):
+        demuxer.video(80, body(join(nals)))
+    if framing != "annex b":
+        with pytest.raises(RemoteProtocolError, match=f"more than {count} NAL units"):
+            demuxer.video(80, body(bytes(4 * count) + join([b"\x41"])))
+    # Skipped; the stream goes on.
+    assert demuxer.video(120, body(join(nals[:1]))) == [VideoSample(nals[:1], 120, 120, False)]
 
 
 def test_legacy_video_codecs_are_announced_without_init_data() -> None:

@@ -192,6 +192,45 @@ async def test_publish_callbacks_with_frames(sample_flv: Path, sample_tags: list
     )
 
 
+async def test_a_malformed_frame_from_a_publisher_is_skipped(
+    sample_tags: list[FlvTag], caplog: pytest.LogCaptureFixture
+) -> None:
+    """demux=True: a message the demuxer cannot read is skipped, logged (the first at
+    warning level) and counted, and the publish goes on, as a playing client does it
+    (before, it closed the publisher's connection)."""
+    log: list[tuple[Any, ...]] = []
+    stats: list[trio_rtmp.server.SessionStatistics] = []
+
+    class Counting(Recorder):
+        async def on_delete_stream(self, stream_id: int) -> None:
+            stats.append(self.session.statistics())
+            await super().on_delete_stream(stream_id)
+
+    caplog.set_level(logging.DEBUG, logger="trio_rtmp.server")
+    media = [tag for tag in sample_tags if tag.tag_type != 18]
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, lambda: Counting(log))
+        async with trio_rtmp.open_client(url(server)) as client:
+            await client.publish()
+            await publish_tags(client, media[:10])
+            # A NAL unit length past the end of the frame; AAC without its packet type.
+            await client.send_raw(
+                9, media[9].timestamp, b"\x27\x01\x00\x00\x00\x00\x00\x00\x09short"
+            )
+            await client.send_raw(8, media[9].timestamp, b"\xaf")
+            await publish_tags(client, media[10:])
+        await wait_for(lambda: ("disconnect",) in log)
+        server.stop()
+    demuxer = trio_rtmp.media.Demuxer()
+    expected = [f for t in media for f in demuxer.tag(t.tag_type, t.timestamp, t.data)]
+    assert [entry[2] for entry in log if entry[0] in ("video", "audio")] == expected
+    assert [s.messages_dropped for s in stats] == [2]
+    skipped = [r for r in caplog.records if "skipped a malformed" in r.getMessage()]
+    assert [r.levelno for r in skipped] == [logging.WARNING, logging.DEBUG]
+    assert "skipped a malformed video message: NAL unit length" in skipped[0].getMessage()
+    assert "skipped a malformed audio message" in skipped[1].getMessage()
+
+
 async def test_publish_callbacks_with_raw_tags(sample_tags: list[FlvTag]) -> None:
     """demux=False: on_video/on_audio get the FlvTag exactly as published."""
     log: list[tuple[Any, ...]] = []

@@ -44,7 +44,7 @@ from .core._state import ENDED_STATES, ConnectionState, StreamState
 from .core.amf import ECMAArray
 from .core.chunks import encode_message
 from .core.connection import ConnectionConfig, ServerConnection
-from .core.errors import LocalProtocolError, ProtocolError
+from .core.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .exceptions import ConnectionClosed
 from .media.demux import Demuxer
 from .media.flv import TagType
@@ -303,6 +303,10 @@ class SessionStatistics:
     queued_bytes: int
     #: Messages dropped for this player by its relay.
     dropped: int
+    #: Audio/video messages of a publisher that the demuxer could not read (with
+    #: ``demux=True``): each is skipped, the first logged as a warning and the rest
+    #: at debug level.
+    messages_dropped: int
     duration: float
     bitrate_in: float
     bitrate_out: float
@@ -511,6 +515,7 @@ class ServerSession:
         self._last_activity = self._last_input = self._started_at
         self._bytes_received = 0
         self._messages_received = 0
+        self._messages_dropped = 0
         self._data_too_large = 0
         self._messages_sent = 0
         self._demuxers: dict[int, Demuxer] = {}
@@ -583,6 +588,7 @@ class ServerSession:
             messages_sent=self._messages_sent,
             queued_bytes=self._output.queued,
             dropped=self.dropped,
+            messages_dropped=self._messages_dropped,
             duration=duration,
             bitrate_in=self._bytes_received * 8 / duration,
             bitrate_out=sent * 8 / duration,
@@ -994,12 +1000,26 @@ class ServerSession:
         demuxer = self._demuxers.get(stream_id)
         if demuxer is None:
             return
-        if video:
-            for frame in demuxer.video(event.timestamp, event.payload):
-                await handler.on_video(stream_id, frame)
-        else:
-            for frame in demuxer.audio(event.timestamp, event.payload):
-                await handler.on_audio(stream_id, frame)
+        try:
+            if video:
+                frames = demuxer.video(event.timestamp, event.payload)
+            else:
+                frames = demuxer.audio(event.timestamp, event.payload)
+        except RemoteProtocolError as exc:
+            # One unreadable frame is the encoder's problem, not the connection's (the
+            # demuxer is unchanged by it): skip it, as the client does.
+            self._messages_dropped += 1
+            logger.log(
+                logging.WARNING if self._messages_dropped == 1 else logging.DEBUG,
+                "session %s: skipped a malformed %s message: %s",
+                self._log_name,
+                "video" if video else "audio",
+                exc,
+            )
+            return
+        on_frame = handler.on_video if video else handler.on_audio
+        for frame in frames:
+            await on_frame(stream_id, frame)
 
 
 def _leaves(group: BaseExceptionGroup[Exception]) -> list[Exception]:

@@ -53,6 +53,12 @@ class Limits:
     #: Most members of one AMF collection (object properties, array elements,
     #: dictionary entries, vector items) and most entries of an AMF reference table.
     max_amf_collection_size: int = attrs.field(default=65536, validator=_positive)
+    #: Most NAL units (empty length entries included) the demuxer splits one H.264
+    #: or H.265 frame into.  Each is a Python object, so a frame of thousands of
+    #: 1-byte units would cost twenty times its size and a long stall to split;
+    #: encoders put one to a few hundred in a frame (one per slice, plus parameter
+    #: sets and SEI).  A frame with more is malformed.
+    max_nal_units: int = attrs.field(default=16384, validator=_positive)
 
 
 #: The limits used when none are given.

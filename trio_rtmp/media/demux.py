@@ -219,17 +219,17 @@ def _nal_length_size(codec: str, record: bytes) -> int:
     return (record[21] & 3) + 1
 
 
-def _split_nal_units(data: bytes, length_size: int, offset: int = 0) -> list[bytes]:
+def _split_nal_units(data: bytes, length_size: int, offset: int, max_units: int) -> list[bytes]:
     """Length-prefixed NAL units; Annex B ones from the encoders that send those instead.
 
     Some cameras put start codes where the lengths belong.  The lengths are tried
     first (a start code would rarely pass for a whole run of lengths), then Annex B.
     """
     try:
-        return split_length_prefixed(data, length_size, offset)
+        return split_length_prefixed(data, length_size, offset, max_units=max_units)
     except RemoteProtocolError:
         if data.startswith((b"\x00\x00\x01", b"\x00\x00\x00\x01"), offset):
-            return split_annexb(data[offset:])
+            return split_annexb(data[offset:], max_units=max_units)
         raise
 
 
@@ -247,7 +247,7 @@ def _record_info(codec: str, record: bytes | None) -> Any:
 class Demuxer:
     """Turns RTMP audio/video/data message bodies into frames (see the module docs).
 
-    ``limits`` bounds the AMF decoding of metadata.
+    ``limits`` bounds the AMF decoding of metadata and the NAL units of a frame.
     """
 
     def __init__(self, *, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -313,7 +313,9 @@ class Demuxer:
                     if length == size - 9 and length and state.nal_length_size == 4:
                         payload = [data[9:]]  # one NAL unit, the common case
                     else:
-                        payload = _split_nal_units(data, state.nal_length_size, 5)
+                        payload = _split_nal_units(
+                            data, state.nal_length_size, 5, self._limits.max_nal_units
+                        )
                         if not payload:
                             return []  # no NAL unit in it: no frame
                     if timestamp >= self._ts_plain_below:
@@ -462,7 +464,7 @@ class Demuxer:
             frames.append(config)
         payload: list[bytes] | bytes = data
         if state.nal_length_size:
-            payload = _split_nal_units(data, state.nal_length_size)
+            payload = _split_nal_units(data, state.nal_length_size, 0, self._limits.max_nal_units)
             if not payload:
                 return frames  # no NAL unit in it (empty ones are left out): no frame
         if timestamp >= self._ts_plain_below:

@@ -36,18 +36,26 @@ _unpack_u16 = struct.Struct(">H").unpack_from
 _START_CODE = b"\x00\x00\x00\x01"
 
 
-def split_length_prefixed(data: bytes, length_size: int = 4, offset: int = 0) -> list[bytes]:
+def split_length_prefixed(
+    data: bytes, length_size: int = 4, offset: int = 0, *, max_units: int | None = None
+) -> list[bytes]:
     """Split length-prefixed NAL units starting at ``offset`` of ``data``.
 
     Zero-length entries are skipped.  A length that runs past the end raises
-    :class:`~trio_rtmp.core.errors.RemoteProtocolError`.  This sits on the demuxer's hot
-    path: one ``struct`` call and one slice per NAL unit, no per-byte work.
+    :class:`~trio_rtmp.core.errors.RemoteProtocolError`, as do more than ``max_units``
+    entries (NAL units and empty ones) when that is given.  This sits on the
+    demuxer's hot path: one ``struct`` call and one slice per NAL unit, no per-byte
+    work.
     """
     nals: list[bytes] = []
     end = len(data)
+    # Every entry takes at least its prefix: the loop ends within ``entries`` turns.
+    entries = end if max_units is None else max_units
     if length_size == 4:
         unpack = _unpack_u32
-        while offset < end:
+        for _ in range(entries):
+            if offset >= end:
+                return nals
             start = offset + 4
             if start > end:
                 raise RemoteProtocolError("NAL unit length prefix is truncated")
@@ -57,19 +65,23 @@ def split_length_prefixed(data: bytes, length_size: int = 4, offset: int = 0) ->
             if stop > start:
                 nals.append(data[start:stop])
             offset = stop
-        return nals
-    if length_size not in (1, 2, 3):
-        raise RemoteProtocolError(f"NAL unit length size {length_size} is not 1..4")
-    while offset < end:
-        start = offset + length_size
-        if start > end:
-            raise RemoteProtocolError("NAL unit length prefix is truncated")
-        stop = start + int.from_bytes(data[offset:start], "big")
-        if stop > end:
-            raise RemoteProtocolError("NAL unit length runs past the end of the frame")
-        if stop > start:
-            nals.append(data[start:stop])
-        offset = stop
+    else:
+        if length_size not in (1, 2, 3):
+            raise RemoteProtocolError(f"NAL unit length size {length_size} is not 1..4")
+        for _ in range(entries):
+            if offset >= end:
+                return nals
+            start = offset + length_size
+            if start > end:
+                raise RemoteProtocolError("NAL unit length prefix is truncated")
+            stop = start + int.from_bytes(data[offset:start], "big")
+            if stop > end:
+                raise RemoteProtocolError("NAL unit length runs past the end of the frame")
+            if stop > start:
+                nals.append(data[start:stop])
+            offset = stop
+    if offset < end:
+        raise RemoteProtocolError(f"more than {max_units} NAL units in one frame")
     return nals
 
 
@@ -91,12 +103,14 @@ def join_length_prefixed(nals: list[bytes], length_size: int = 4) -> bytes:
     return b"".join(parts)
 
 
-def split_annexb(data: bytes) -> list[bytes]:
+def split_annexb(data: bytes, *, max_units: int | None = None) -> list[bytes]:
     """Split an Annex B byte stream into NAL units (without start codes).
 
     Leading zero bytes and trailing zeros before the next start code are dropped (a NAL
     unit never ends with a zero byte).  Raises ``ValueError`` if ``data`` has no start
-    code at all, since then it is not Annex B.
+    code at all, since then it is not Annex B, and
+    :class:`~trio_rtmp.core.errors.RemoteProtocolError` for more than ``max_units``
+    start codes when that is given.
     """
     find = data.find
     position = find(b"\x00\x00\x01")
@@ -104,7 +118,7 @@ def split_annexb(data: bytes) -> list[bytes]:
         raise ValueError("no Annex B start code (00 00 01) in the data")
     nals = []
     start = position + 3
-    while True:
+    for _ in range(len(data) if max_units is None else max_units):
         following = find(b"\x00\x00\x01", start)
         if following < 0:
             nal = data[start:].rstrip(b"\x00")
@@ -115,6 +129,7 @@ def split_annexb(data: bytes) -> list[bytes]:
         if nal:
             nals.append(nal)
         start = following + 3
+    raise RemoteProtocolError(f"more than {max_units} NAL units in one frame")
 
 
 def join_annexb(nals: list[bytes]) -> bytes:

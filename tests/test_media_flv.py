@@ -12,6 +12,8 @@ from media_helpers import audio_tags, video_tags
 
 from trio_rtmp.core.errors import LocalProtocolError, RemoteProtocolError
 from trio_rtmp.media.flv import (
+    MAX_MOD_EX,
+    MAX_TRACKS,
     AACPacketType,
     AudioChannelOrder,
     AudioFourCC,
@@ -283,6 +285,41 @@ def test_multitrack_vectors() -> None:
             parse_video_tag(bad) if bad[0] == 0x96 else parse_audio_tag(bad)
 
 
+def test_tracks_and_mod_ex_entries_per_tag_are_bounded() -> None:
+    # Each track and ModEx entry is an object: a body of millions of 4-byte empty
+    # tracks (or 3-byte ModEx entries) would cost far more than its size.
+    def many_tracks(head: bytes, count: int) -> bytes:
+        return head + b"".join(bytes([n % 256]) + b"\x00\x00\x00" for n in range(count))
+
+    for head, parse in ((b"\x96\x11av01", parse_video_tag), (b"\x95\x11Opus", parse_audio_tag)):
+        tag = parse(many_tracks(head, MAX_TRACKS))
+        assert isinstance(tag, MultitrackVideoTag | MultitrackAudioTag)
+        assert len(tag.tracks) == MAX_TRACKS == 256
+        with pytest.raises(RemoteProtocolError, match="more than 256 tracks"):
+            parse(many_tracks(head, MAX_TRACKS + 1))
+    entry = b"\x00\x00\x17"  # one byte of ModEx data, type 1, next packet type ModEx
+    last = b"\x00\x00\x13"  # ... next packet type CodedFramesX
+    body = b"\x97" + entry * (MAX_MOD_EX - 1) + last + b"av01X"
+    assert len(parse_video_tag(body).mod_ex) == MAX_MOD_EX == 64
+    with pytest.raises(RemoteProtocolError, match="more than 64 ModEx entries"):
+        parse_video_tag(b"\x97" + entry * MAX_MOD_EX + last + b"av01X")
+    # Nor can such tags be made: what is written must parse.
+    with pytest.raises(ValueError, match="more than 64 ModEx entries"):
+        ExVideoTag(
+            frame_type=1,
+            packet_type=VideoPacketType.CODED_FRAMES_X,
+            fourcc=VideoFourCC.AV1,
+            mod_ex=(ModEx(mod_ex_type=1, data=b"\x00"),) * (MAX_MOD_EX + 1),
+        )
+    track = AudioTrack(track_id=0, fourcc=AudioFourCC.OPUS, data=b"")
+    with pytest.raises(ValueError, match="more than 256 tracks"):
+        MultitrackAudioTag(
+            packet_type=AudioPacketType.CODED_FRAMES,
+            multitrack_type=AvMultitrackType.MANY_TRACKS,
+            tracks=(track,) * (MAX_TRACKS + 1),
+        )
+
+
 def test_legacy_audio_vectors() -> None:
     assert parse_audio_tag(b"\xaf\x00\x12\x10") == AudioTag(
         sound_format=SoundFormat.AAC,
@@ -472,11 +509,8 @@ def test_track_ids_agree_with_the_parser(typed_tag: tuple[int, Any]) -> None:
 
 
 def test_track_ids_of_broken_and_long_bodies() -> None:
-    one = MultitrackAudioTag(
-        packet_type=AudioPacketType.CODED_FRAMES,
-        multitrack_type=AvMultitrackType.MANY_TRACKS,
-        tracks=tuple(AudioTrack(track_id=i % 256, fourcc=AudioFourCC.OPUS) for i in range(300)),
-    ).to_bytes()
+    # ManyTracks of Opus, 300 empty tracks (more than a tag may have).
+    one = b"\x95\x11Opus" + b"".join(bytes([i % 256]) + bytes(3) for i in range(300))
     assert track_ids(8, one) == ()  # more than MAX_TRACKS: not read to the end
     assert len(track_ids(8, one[: 6 + 4 * 256])) == 256
     assert track_ids(8, one[:-1]) == ()  # a track's size beyond the body

@@ -60,6 +60,9 @@ __all__ = [
     "ExAudioTag",
     "ExVideoCommandTag",
     "ExVideoTag",
+    "GopTrack",
+    "MAX_MOD_EX",
+    "MAX_TRACKS",
     "ModEx",
     "ModExType",
     "MultitrackAudioTag",
@@ -78,6 +81,7 @@ __all__ = [
     "VideoPacketType",
     "VideoTag",
     "VideoTrack",
+    "is_audio_multichannel_config",
     "is_audio_sequence_header",
     "is_video_metadata",
     "parse_audio_tag",
@@ -85,6 +89,7 @@ __all__ = [
     "parse_script_tag",
     "parse_tag",
     "parse_video_tag",
+    "track_ids",
     "video_info",
 ]
 
@@ -302,6 +307,8 @@ def _si24(instance: object, attribute: attrs.Attribute[int], value: int) -> None
 def _mod_ex_tuple(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if type(value) is not tuple or not all(type(item) is ModEx for item in value):
         raise TypeError("mod_ex must be a tuple of ModEx")
+    if len(value) > MAX_MOD_EX:
+        raise ValueError(f"more than {MAX_MOD_EX} ModEx entries (the parser refuses them)")
 
 
 def _convert(kind: type[Any], value: Any) -> Any:
@@ -467,6 +474,8 @@ def _read_mod_ex(data: bytes, position: int, packet_type: int) -> tuple[list[Mod
         mod_ex_type = following >> 4
         if mod_ex_type == ModExType.TIMESTAMP_OFFSET_NANO and size < 3:
             raise RemoteProtocolError("TimestampOffsetNano data is shorter than 3 bytes")
+        if len(entries) == MAX_MOD_EX:
+            raise RemoteProtocolError(f"more than {MAX_MOD_EX} ModEx entries in one tag")
         entries.append(ModEx(mod_ex_type=mod_ex_type, data=payload))
         packet_type = following & 0xF
     return entries, packet_type, position
@@ -687,6 +696,8 @@ def _check_tracks(
         raise TypeError(f"tracks must be a tuple of {track_class.__name__}")
     if not tracks:
         raise ValueError("a multitrack tag has at least one track")
+    if len(tracks) > MAX_TRACKS:
+        raise ValueError(f"more than {MAX_TRACKS} tracks (the parser refuses them)")
     if multitrack_type == AvMultitrackType.ONE_TRACK and len(tracks) != 1:
         raise ValueError("ONE_TRACK carries exactly one track")
     if multitrack_type != AvMultitrackType.MANY_TRACKS_MANY_CODECS and any(
@@ -1164,13 +1175,15 @@ def _parse_multitrack_video(
     if not many_codecs:
         shared = _fourcc(data, position, _VIDEO_FOURCCS, "video")
         position += 4
-    tracks = []
+    tracks: list[VideoTrack] = []
     while True:
         if many_codecs:
             fourcc = _fourcc(data, position, _VIDEO_FOURCCS, "video")
             position += 4
         else:
             fourcc = shared
+        if len(tracks) == MAX_TRACKS:
+            raise RemoteProtocolError(f"more than {MAX_TRACKS} tracks in one video message")
         track_id, body, position = _track_body(data, position, mode, "video")
         composition_time = 0
         if kind == VideoPacketType.CODED_FRAMES and fourcc in _CTS_FOURCCS:
@@ -1255,13 +1268,15 @@ def _parse_ex_audio(data: bytes) -> AnyAudioTag:
         if not many_codecs:
             shared = _fourcc(data, position, _AUDIO_FOURCCS, "audio")
             position += 4
-        tracks = []
+        tracks: list[AudioTrack] = []
         while True:
             if many_codecs:
                 fourcc = _fourcc(data, position, _AUDIO_FOURCCS, "audio")
                 position += 4
             else:
                 fourcc = shared
+            if len(tracks) == MAX_TRACKS:
+                raise RemoteProtocolError(f"more than {MAX_TRACKS} tracks in one audio message")
             track_id, body, position = _track_body(data, position, mode, "audio")
             tracks.append(AudioTrack(track_id=track_id, fourcc=fourcc, data=body))
             if position >= len(data):
@@ -1393,8 +1408,12 @@ def _ex_audio_packet_type(body: bytes) -> int:
     return packet_type
 
 
-#: The most tracks :func:`track_ids` reads from one multitrack body.
+#: The most tracks one multitrack body may list (track ids are one byte): more is a
+#: malformed body for the parser, and ``()`` from :func:`track_ids`.
 MAX_TRACKS = 256
+#: The most ModEx entries one Enhanced RTMP tag may carry (each is an object: a body
+#: of thousands would cost far more than its size).
+MAX_MOD_EX = 64
 
 
 def track_ids(tag_type: int, body: bytes) -> tuple[int, ...]:

@@ -727,6 +727,22 @@ def test_data_messages_over_the_amf_limit_are_passed_up_undecoded(direction: str
 
 
 @pytest.mark.parametrize("direction", ["publish", "play"])
+def test_an_aggregate_of_too_many_sub_messages_fails_the_connection(direction: str) -> None:
+    _, stream_id, _, receiver = media_pair(direction == "publish", Limits(max_aggregate_messages=4))
+    audio = Audio(payload=b"\xaf\x01x", message_stream_id=stream_id)
+    writer = ChunkWriter(chunk_size=ConnectionConfig().chunk_size)
+    for count in (4, 5):
+        raw = encode_message(Aggregate(messages=(audio,) * count, message_stream_id=stream_id))
+        writer.write(30, raw.type_id, raw.timestamp, raw.message_stream_id, raw.payload)
+        if count == 4:
+            events = receiver.receive_data(writer.data_to_send())
+            assert [type(e) for e in events] == [AudioData] * 4
+    with pytest.raises(RemoteProtocolError, match="more than 4 messages in an aggregate"):
+        receiver.receive_data(writer.data_to_send())
+    assert receiver.state is ConnectionState.ERROR
+
+
+@pytest.mark.parametrize("direction", ["publish", "play"])
 def test_aggregates_are_handled_as_their_sub_messages(direction: str) -> None:
     # Servers such as FMS and Wowza send their players aggregates of media.  Each
     # sub-message is handled as if it had come alone, with its timestamp re-based, and

@@ -251,6 +251,28 @@ def test_split_aggregate_gives_the_sub_messages_undecoded(
     )
 
 
+def test_the_sub_messages_of_an_aggregate_are_bounded() -> None:
+    # Each sub-message becomes a message and an event: 8 MiB of empty 15-byte ones
+    # would cost ten times the aggregate.  Limits.max_aggregate_messages bounds them.
+    assert Limits().max_aggregate_messages >= 16384
+    audio = Audio(payload=b"", message_stream_id=1)
+    three = encode_message(Aggregate(messages=(audio,) * 3, message_stream_id=1))
+    four = encode_message(Aggregate(messages=(audio,) * 4, message_stream_id=1))
+    limits = Limits(max_aggregate_messages=3)
+    assert len(split_aggregate(three, max_messages=3)) == 3
+    assert len(decode_message(three, limits=limits).messages) == 3  # type: ignore[union-attr]
+    with pytest.raises(RemoteProtocolError, match="more than 3 messages in an aggregate"):
+        split_aggregate(four, max_messages=3)
+    with pytest.raises(RemoteProtocolError, match="more than 3 messages in an aggregate"):
+        decode_message(four, limits=limits)
+    # The default holds for split_aggregate as for decode_message.
+    many = Message(6, 22, 0, 1, bytes.fromhex("08000000 00000000 000000 0000000b") * 16385)
+    with pytest.raises(RemoteProtocolError, match="more than 16384 messages"):
+        split_aggregate(many)
+    with pytest.raises(RemoteProtocolError, match="more than 16384 messages"):
+        decode_message(many)
+
+
 def test_the_amf_messages_of_an_aggregate_share_the_amf_limit() -> None:
     # Each of these is under the limit; together they are over it.  One aggregate must
     # not buy more AMF decoding than one message (CPU per value).

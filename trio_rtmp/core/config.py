@@ -59,6 +59,10 @@ class Limits:
     #: encoders put one to a few hundred in a frame (one per slice, plus parameter
     #: sets and SEI).  A frame with more is malformed.
     max_nal_units: int = attrs.field(default=16384, validator=_positive)
+    #: Most sub-messages in one aggregate message.  Each becomes a message and an
+    #: event, so 8 MiB of empty 15-byte sub-messages would cost ten times that;
+    #: servers aggregate tens to hundreds of media messages at a time.
+    max_aggregate_messages: int = attrs.field(default=16384, validator=_positive)
 
 
 #: The limits used when none are given.

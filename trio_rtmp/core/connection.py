@@ -666,7 +666,8 @@ class _Connection:
         command that does not fit is an error, as a command over the limit is anyway.
         """
         budget = self._config.limits.max_amf_message_size
-        for sub in msg.split_aggregate(message):
+        limit = self._config.limits.max_aggregate_messages
+        for sub in msg.split_aggregate(message, max_messages=limit):
             if sub.type_id in msg.AMF_TYPES:
                 if len(sub.payload) > budget:
                     if sub.type_id == 18 or sub.type_id == 15:

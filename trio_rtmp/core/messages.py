@@ -433,14 +433,17 @@ def _decode_command(message: Message, envelope: dict[str, int], limits: Limits) 
     )
 
 
-def split_aggregate(message: Message) -> list[Message]:
+def split_aggregate(
+    message: Message, *, max_messages: int = DEFAULT_LIMITS.max_aggregate_messages
+) -> list[Message]:
     """The sub-messages of an aggregate ``message`` (type 22), undecoded.
 
     Each keeps the aggregate's chunk stream and message stream and gets its
     timestamp re-based as :class:`Aggregate` describes.  For a program that wants the
     raw messages (to relay them, say) without decoding them; :func:`decode_message`
     decodes them too.  Raises :class:`~trio_rtmp.core.errors.RemoteProtocolError` for
-    a sub-message that runs past the end and for a nested aggregate.
+    a sub-message that runs past the end, for a nested aggregate and for more than
+    ``max_messages`` sub-messages.
     """
     payload = message.payload
     view = memoryview(payload)
@@ -449,6 +452,8 @@ def split_aggregate(message: Message) -> list[Message]:
     parts: list[Message] = []
     first: int | None = None
     while pos < end:
+        if len(parts) == max_messages:
+            raise RemoteProtocolError(f"more than {max_messages} messages in an aggregate")
         if pos + _TAG_HEADER_SIZE > end:
             raise RemoteProtocolError("aggregate message ends inside a sub-message header")
         type_id, size_high, size_low, ts_high, ts_low, ts_ext, _, _ = _TAG_HEADER.unpack_from(
@@ -491,7 +496,7 @@ AMF_TYPES = frozenset(
 
 
 def _decode_aggregate(message: Message, limits: Limits) -> Aggregate:
-    parts = split_aggregate(message)
+    parts = split_aggregate(message, max_messages=limits.max_aggregate_messages)
     # One aggregate may hold many AMF messages, each under the limit; the limit bounds
     # the time one message's decoding takes, so it counts them all together.
     amf_bytes = sum(len(sub.payload) for sub in parts if sub.type_id in AMF_TYPES)

@@ -21,6 +21,7 @@ from trio_rtmp.core.errors import RemoteProtocolError
 from trio_rtmp.media import codecs
 from trio_rtmp.media._bits import BitReader, unescape_rbsp
 from trio_rtmp.media.codecs import (
+    MAX_RECORD_NAL_UNITS,
     AV1CodecConfigurationRecord,
     AVCDecoderConfigurationRecord,
     HEVCDecoderConfigurationRecord,
@@ -325,6 +326,46 @@ def test_vvc_record() -> None:
     for cut in range(len(_vvcc())):
         with pytest.raises(RemoteProtocolError):
             parse_vvc_decoder_configuration_record(_vvcc()[:cut])
+
+
+def test_hevc_and_vvc_records_hold_a_bounded_number_of_nal_units() -> None:
+    # The counts in the record allow 16 million 2-byte entries: each an object and a
+    # turn of the loop.  More than MAX_RECORD_NAL_UNITS in all is a malformed record.
+    def hevc(count: int) -> bytes:
+        arrays = tuple(
+            HEVCNALUnitArray(complete=True, nal_unit_type=39, nal_units=(b"\x4e",) * half)
+            for half in (1, count - 1)
+        )
+        return HEVCDecoderConfigurationRecord(
+            general_profile_space=0,
+            general_tier_flag=0,
+            general_profile_idc=1,
+            general_profile_compatibility_flags=0,
+            general_constraint_indicator_flags=0,
+            general_level_idc=120,
+            arrays=arrays,
+        ).to_bytes()
+
+    def vvc(count: int) -> bytes:
+        arrays = b"".join(b"\x8f" + n.to_bytes(2, "big") + b"\x00\x01x" * n for n in (1, count - 1))
+        return b"\xf8\x02" + arrays
+
+    assert MAX_RECORD_NAL_UNITS == 1024
+    record = parse_hevc_decoder_configuration_record(hevc(1024))
+    assert sum(len(a.nal_units) for a in record.arrays) == 1024
+    assert (
+        sum(len(a.nal_units) for a in parse_vvc_decoder_configuration_record(vvc(1024)).arrays)
+        == 1024
+    )
+    for parse, make in (
+        (parse_hevc_decoder_configuration_record, hevc),
+        (parse_vvc_decoder_configuration_record, vvc),
+    ):
+        with pytest.raises(RemoteProtocolError, match="more than 1024 NAL units"):
+            parse(make(1025))
+        # Refused from the counts, before any of the entries is read.
+        with pytest.raises(RemoteProtocolError, match="more than 1024 NAL units"):
+            parse(make(1025)[:40])
 
 
 def test_audio_specific_config() -> None:

@@ -38,6 +38,7 @@ from ._bits import BitReader, unescape_rbsp
 from .frames import AudioInfo, VideoInfo
 
 __all__ = [
+    "MAX_RECORD_NAL_UNITS",
     "AACAudioSpecificConfig",
     "AV1CodecConfigurationRecord",
     "AV1SequenceHeader",
@@ -73,6 +74,12 @@ __all__ = [
 _CHROMA_FORMATS = {0: "4:0:0", 1: "4:2:0", 2: "4:2:2", 3: "4:4:4"}
 # (SubWidthC, SubHeightC) by chroma_format_idc (H.264 table 6-1, H.265 table 6-1).
 _CHROMA_SUBSAMPLING = {1: (2, 2), 2: (2, 1), 3: (1, 1)}
+
+
+#: The most NAL units an HEVC or VVC configuration record may hold in all.  Encoders
+#: write 3 to 10 (parameter sets, SEI); the counts in the record allow 16 million
+#: 2-byte entries, each an object and a turn of the parser's loop.
+MAX_RECORD_NAL_UNITS = 1024
 
 
 def _bad(what: str, why: str) -> RemoteProtocolError:
@@ -710,11 +717,15 @@ def parse_hevc_decoder_configuration_record(data: bytes) -> HEVCDecoderConfigura
         raise _bad(what, f"configurationVersion {data[0]} is not 1")
     arrays = []
     offset = 23
+    total = 0
     for _ in range(data[22]):
         if offset + 3 > len(data):
             raise _bad(what, "NAL unit array header is truncated")
         kind = data[offset]
         count = int.from_bytes(data[offset + 1 : offset + 3], "big")
+        total += count
+        if total > MAX_RECORD_NAL_UNITS:
+            raise _bad(what, f"more than {MAX_RECORD_NAL_UNITS} NAL units")
         nals = []
         offset += 3
         for _ in range(count):
@@ -897,6 +908,7 @@ def parse_vvc_decoder_configuration_record(data: bytes) -> VVCDecoderConfigurati
     arrays = []
     count = data[offset]
     offset += 1
+    total = 0
     for _ in range(count):
         need(offset, 1, "a NAL unit array header")
         kind = data[offset]
@@ -908,6 +920,9 @@ def parse_vvc_decoder_configuration_record(data: bytes) -> VVCDecoderConfigurati
             need(offset, 2, "a NAL unit count")
             nal_count = int.from_bytes(data[offset : offset + 2], "big")
             offset += 2
+        total += nal_count
+        if total > MAX_RECORD_NAL_UNITS:
+            raise _bad(what, f"more than {MAX_RECORD_NAL_UNITS} NAL units")
         nals = []
         for _ in range(nal_count):
             need(offset, 2, "a NAL unit length")

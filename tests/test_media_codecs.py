@@ -366,6 +366,13 @@ def test_hevc_and_vvc_records_hold_a_bounded_number_of_nal_units() -> None:
         # Refused from the counts, before any of the entries is read.
         with pytest.raises(RemoteProtocolError, match="more than 1024 NAL units"):
             parse(make(1025)[:40])
+    # An av1C's OBUs likewise: here padding OBUs (type 15, size 0) before the
+    # sequence header.
+    head, sequence_header = LIBAOM_AV1C_352X288[:4], LIBAOM_AV1C_352X288[4:]
+    padded = head + b"\x7a\x00" * 1023 + sequence_header
+    assert parse_av1_codec_configuration_record(padded).sequence_header is not None
+    with pytest.raises(RemoteProtocolError, match="more than 1024 OBUs"):
+        parse_av1_codec_configuration_record(head + b"\x7a\x00" * 1024 + sequence_header)
 
 
 def test_audio_specific_config() -> None:

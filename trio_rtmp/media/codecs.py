@@ -76,7 +76,8 @@ _CHROMA_FORMATS = {0: "4:0:0", 1: "4:2:0", 2: "4:2:2", 3: "4:4:4"}
 _CHROMA_SUBSAMPLING = {1: (2, 2), 2: (2, 1), 3: (1, 1)}
 
 
-#: The most NAL units an HEVC or VVC configuration record may hold in all.  Encoders
+#: The most NAL units an HEVC or VVC configuration record may hold in all (and OBUs
+#: an AV1 one).  Encoders
 #: write 3 to 10 (parameter sets, SEI); the counts in the record allow 16 million
 #: 2-byte entries, each an object and a turn of the parser's loop.
 MAX_RECORD_NAL_UNITS = 1024
@@ -1035,7 +1036,11 @@ def _read_leb128(data: bytes, offset: int, what: str) -> tuple[int, int]:
 
 def _find_av1_sequence_header(obus: bytes, what: str) -> bytes | None:
     offset = 0
-    while offset < len(obus):
+    # (Bounded like the NAL units of HEVC and VVC records: 2-byte OBUs would make a
+    # turn of the loop per two bytes of the record.)
+    for _ in range(MAX_RECORD_NAL_UNITS):
+        if offset >= len(obus):
+            return None
         header = obus[offset]
         if header & 0x80:
             raise _bad(what, "OBU forbidden bit is set")
@@ -1050,6 +1055,8 @@ def _find_av1_sequence_header(obus: bytes, what: str) -> bytes | None:
         if obu_type == 1:
             return obus[offset : offset + size]
         offset += size
+    if offset < len(obus):
+        raise _bad(what, f"more than {MAX_RECORD_NAL_UNITS} OBUs")
     return None
 
 

@@ -212,6 +212,21 @@ def test_the_nal_units_of_a_frame_are_bounded(framing: str, limits: Limits) -> N
     assert demuxer.video(120, body(join(nals[:1]))) == [VideoSample(nals[:1], 120, 120, False)]
 
 
+def test_unreadable_records_are_logged_once_per_track(caplog: pytest.LogCaptureFixture) -> None:
+    # A record the demuxer cannot read still configures the track (info None); a
+    # stream that sends nothing but such records must not flood the log.
+    caplog.set_level(logging.DEBUG, logger="trio_rtmp.media.demux")
+    demuxer = Demuxer()
+    for n in range(3):
+        record = b"\x01\x64\x00\x1f\xff\xe1\x00\x09" + bytes([n])  # SPS cut short
+        [config] = demuxer.video(0, avc(1, 0, 0, record))
+        assert (config.codec, config.init_data, config.info) == ("h264", record, None)
+    demuxer.reset()
+    demuxer.video(0, avc(1, 0, 0, b"\x01\x64\x00\x1f\xff\xe1\x00\x09"))
+    levels = [r.levelno for r in caplog.records if "could not read the h264" in r.getMessage()]
+    assert levels == [logging.WARNING, logging.DEBUG, logging.DEBUG, logging.WARNING]
+
+
 def test_legacy_video_codecs_are_announced_without_init_data() -> None:
     demuxer = Demuxer()
     frames = demuxer.video(0, b"\x12h263 frame")

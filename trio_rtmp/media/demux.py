@@ -233,17 +233,6 @@ def _split_nal_units(data: bytes, length_size: int, offset: int, max_units: int)
         raise
 
 
-def _record_info(codec: str, record: bytes | None) -> Any:
-    if record is None:
-        return None
-    try:
-        parsed = parse_codec_config(codec, record)
-    except RemoteProtocolError as exc:
-        _log.warning("could not read the %s configuration record: %s", codec, exc)
-        return None
-    return None if parsed is None else parsed.info
-
-
 class Demuxer:
     """Turns RTMP audio/video/data message bodies into frames (see the module docs).
 
@@ -441,7 +430,7 @@ class Demuxer:
         state = self._video.get(track)
         if state is not None and state.codec == codec and state.config.init_data == init:
             return []
-        info = _record_info(codec, init) if with_info else None
+        info = self._record_info("video", track, codec, init) if with_info else None
         config = CodecConfig("video", codec, init, track, info)
         self._video[track] = _Track(config, nal_length_size)
         self._refresh()
@@ -528,7 +517,8 @@ class Demuxer:
         state = self._audio.get(track)
         if state is not None and state.codec == codec and state.config.init_data == init:
             return []
-        config = CodecConfig("audio", codec, init, track, _record_info(codec, init))
+        info = self._record_info("audio", track, codec, init)
+        config = CodecConfig("audio", codec, init, track, info)
         self._audio[track] = _Track(config)
         self._refresh()
         return [config]
@@ -561,14 +551,38 @@ class Demuxer:
         frames.append(_audio_sample(data, timestamp, track))
         return frames
 
+    def _record_info(self, media: str, track: int, codec: str, record: bytes | None) -> Any:
+        """What ``record`` says (size, rate...), or ``None``; an unreadable record is
+        logged (the first of the track as a warning, the rest at debug level)."""
+        if record is None:
+            return None
+        try:
+            parsed = parse_codec_config(codec, record)
+        except RemoteProtocolError as exc:
+            _log.log(
+                logging.WARNING if self._first_warning(f"{media} record", track) else logging.DEBUG,
+                "could not read the %s configuration record: %s",
+                codec,
+                exc,
+            )
+            return None
+        return None if parsed is None else parsed.info
+
+    def _first_warning(self, what: str, track: int) -> bool:
+        """Whether this is the first warning about ``what`` on ``track`` (a stream
+        that sends nothing but bad data must not flood the log: the rest go to debug)."""
+        if (what, track) in self._warned:
+            return False
+        self._warned.add((what, track))
+        return True
+
     def _drop(self, media: str, track: int, codec: str) -> None:
         self.dropped += 1
-        if (media, track) in self._warned:
+        if not self._first_warning(media, track):
             _log.debug(
                 "dropped a %s %s sample (track %d) before its sequence header", media, codec, track
             )
             return
-        self._warned.add((media, track))
         _log.warning(
             "dropping %s %s samples of track %d until their sequence header arrives",
             media,

@@ -319,6 +319,17 @@ def test_color_info_metadata() -> None:
         data=amf0.encode("colorInfo", UNDEFINED),
     )
     assert demuxer.video(0, reset.to_bytes()) == [Metadata("colorInfo", None)]
+    # Its AMF is bounded as commands and data are (Limits.max_amf_message_size).
+    small = Demuxer(limits=Limits(max_amf_message_size=len(tag.data)))
+    assert small.video(0, tag.to_bytes()) == [Metadata("colorInfo", color)]
+    big = ExVideoTag(
+        frame_type=5,
+        packet_type=VideoPacketType.METADATA,
+        fourcc=VideoFourCC.HEVC,
+        data=amf0.encode("colorInfo", {**color, "x": 1.0}),
+    )
+    with pytest.raises(RemoteProtocolError, match="video metadata of .* over the limit"):
+        small.video(0, big.to_bytes())
 
 
 def test_a_multitrack_message_with_a_bad_track_changes_nothing() -> None:

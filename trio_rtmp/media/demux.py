@@ -462,6 +462,13 @@ class Demuxer:
         return frames
 
     def _video_metadata(self, track: int, data: bytes) -> list[Frame]:
+        # AMF in a video message: bounded like AMF commands and data (decoding costs
+        # CPU per value; a colorInfo object is a few hundred bytes).
+        if len(data) > self._limits.max_amf_message_size:
+            raise RemoteProtocolError(
+                f"video metadata of {len(data)} bytes, over the limit of "
+                f"{self._limits.max_amf_message_size} bytes of AMF decoded"
+            )
         values = amf0.decode(data, limits=self._limits)
         frames: list[Frame] = []
         for index in range(0, len(values), 2):

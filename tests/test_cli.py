@@ -341,6 +341,41 @@ async def test_serve_tcp_nodelay(
     assert len(turned_off) == (0 if nodelay else 2), calls
 
 
+async def test_serve_max_message_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--max-message-rate 100``: a publisher that sends 400 messages at once is read
+    at 100 a second once its burst (200) is spent, so a player gets what follows them
+    about 2 s later; nothing is lost and the connection stays."""
+    args = cli.build_parser().parse_args(
+        ["serve", "--host", "127.0.0.1", "--port", "0", "--max-message-rate", "100"]
+    )
+    stop = cli._Stop()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(cli._serve, args, stop)
+        with trio.fail_after(WAIT):
+            while stop.graceful is None:
+                await trio.sleep(0.01)
+        printed = capsys.readouterr().out
+        found = re.search(r"relay listening on rtmp://127\.0\.0\.1:(\d+)\n", printed)
+        assert found, printed
+        url = f"rtmp://127.0.0.1:{found.group(1)}/live/cam"
+        with trio.fail_after(WAIT):
+            async with trio_rtmp.open_client(url) as publisher:
+                await publisher.publish()
+                async with trio_rtmp.open_client(url, demux=False) as player:
+                    await player.play()
+                    start = trio.current_time()
+                    for n in range(400):
+                        await publisher.send_raw(8, n, b"\xaf\x01" + bytes([n % 256]))
+                    await publisher.send_metadata({"n": 1.0})
+                    tags = []
+                    while not tags or tags[-1].tag_type != 18:
+                        tags.append(await player.frames.receive())
+                    elapsed = trio.current_time() - start
+        stop.graceful()
+    assert [t.data[2] for t in tags if t.tag_type == 8] == [n % 256 for n in range(400)]
+    assert 1.7 <= elapsed < 5, elapsed
+
+
 def test_serve_refuses_a_second_publisher(peers: Peers, short_sample: Path) -> None:
     _server, port = serve(peers)
     url = f"rtmp://127.0.0.1:{port}/live/taken"

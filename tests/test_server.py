@@ -793,6 +793,41 @@ async def test_idle_timeout_and_pings(autojump_clock: trio.testing.MockClock) ->
         server.stop()
 
 
+@pytest.mark.parametrize("rate", [None, 1000.0])
+async def test_max_message_rate_slows_a_flooding_peer_down(
+    autojump_clock: trio.testing.MockClock, rate: float | None
+) -> None:
+    """A peer flooding tiny messages (5000 empty audio messages in 5 KB) is read at
+    ServerConfig.max_message_rate once its two seconds' burst is spent: about 3 s
+    here, every message handled, and the wait is not taken for the peer's silence
+    (the publish timeout, 2 s, does not fire).  Without a rate all go at once."""
+    times: list[float] = []
+
+    class Counting(trio_rtmp.ServerHandler):
+        async def on_audio(self, stream_id: int, data: Any) -> None:
+            times.append(trio.current_time())
+
+    config = ServerConfig(max_message_rate=rate, publish_timeout=2)
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, Counting, config=config, demux=False)
+        client = await RawClient.open(server.port)
+        await client.connect(port=server.port)
+        started = await client.publish("k")
+        assert isinstance(started, ev.PublishStarted)
+        start = trio.current_time()
+        # fmt 0 on chunk stream 20, then fmt 3 headers: each a new empty message.
+        first = b"\x14" + bytes(6) + b"\x08" + started.stream_id.to_bytes(4, "little")
+        await client.send_raw(first + b"\xd4" * 4999)
+        await wait_for(lambda: len(times) == 5000, timeout=60)
+        assert server.statistics().connections == 1
+        server.stop()
+    elapsed = times[-1] - start
+    if rate is None:
+        assert elapsed < 0.1
+    else:
+        assert 2.9 <= elapsed < 3.1
+
+
 async def test_replies_and_stream_ends_are_not_held_for_coalescing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -202,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse connections beyond N at once (default: 1000)",
     )
     serve.add_argument(
+        "--max-message-rate",
+        metavar="N",
+        type=_positive_float,
+        default=None,
+        help=(
+            "read at most N messages a second from each connection, with bursts of two "
+            "seconds' worth (a peer flooding tiny messages is slowed down, not cut off; "
+            "default: no limit)"
+        ),
+    )
+    serve.add_argument(
         "--tcp-nodelay",
         action="store_true",
         help=(
@@ -702,7 +713,11 @@ async def _serve(args: argparse.Namespace, stop: _Stop) -> int:
         )
     )
     tls_context = _tls_context(args)
-    server_config = ServerConfig(max_connections=args.max_connections, tcp_nodelay=args.tcp_nodelay)
+    server_config = ServerConfig(
+        max_connections=args.max_connections,
+        tcp_nodelay=args.tcp_nodelay,
+        max_message_rate=args.max_message_rate,
+    )
     async with trio.open_nursery() as nursery:
         server = await _listen(
             nursery, args, args.port, partial(relay.serve, server_config=server_config)

@@ -117,6 +117,14 @@ class ServerConfig:
     #: on Linux, up to 200 ms on Windows).  Answers to commands and the end of a play
     #: are pushed out at once either way.
     tcp_nodelay: bool = False
+    #: Messages a connection may send per second on average, with bursts of two
+    #: seconds' worth (``None``: no limit).  Beyond it the session stops reading
+    #: from that connection until it is back within the rate: TCP slows the peer
+    #: down and nothing is lost.  Each message costs a few microseconds of Python,
+    #: and one 64 KiB read can hold 65,536 empty ones, so without a limit one peer
+    #: flooding tiny messages can take a whole CPU core.  Live encoders send tens to a
+    #: few hundred a second; publishing a file faster than real time sends more.
+    max_message_rate: float | None = attrs.field(default=None, validator=_positive)
 
 
 class Reject(Exception):
@@ -207,7 +215,8 @@ class ServerHandler:
         A place to act once per batch of messages instead of once per message; the
         relay fans out a publisher's messages here, one write per player per read.
         (A read that completes more commands and data than one step of the connection
-        decodes, ``max_amf_message_size``, is handled in several batches.)
+        decodes, ``max_amf_message_size``, is handled in several batches; so is one
+        that ``ServerConfig.max_message_rate`` holds up.)
         """
 
 
@@ -513,6 +522,10 @@ class ServerSession:
         self._cancel = trio.CancelScope()
         self._started_at = trio.current_time()
         self._last_activity = self._last_input = self._started_at
+        # The message budget (ServerConfig.max_message_rate): a token bucket.
+        rate = self._config.max_message_rate
+        self._tokens = 2 * rate if rate is not None else 0.0
+        self._tokens_at = self._started_at
         self._bytes_received = 0
         self._messages_received = 0
         self._messages_dropped = 0
@@ -848,12 +861,17 @@ class ServerSession:
         self._last_activity = self._last_input = trio.current_time()
         conn = self._conn
         conn.feed_data(data)
+        rate = self._config.max_message_rate
         while True:
             events = conn.next_events()
             self._flush()
             if events:
                 for event in events:
                     await self._event(event)
+                    if rate is not None:
+                        self._tokens -= 1
+                        if self._tokens < 0:
+                            await self._throttle(rate)
                 self._handler.on_batch_end()
                 # A callback may have used the connection directly (``on_command``
                 # answering with ``session.connection.send_result``).
@@ -868,6 +886,25 @@ class ServerSession:
             await trio.lowlevel.checkpoint()
         if not data:
             raise trio.BrokenResourceError("the client closed the connection")
+
+    async def _throttle(self, rate: float) -> None:
+        """The message budget is spent: refill it for the time gone by and, if that
+        is not enough, wait (reading nothing meanwhile) until a tenth of a second's
+        worth is there again."""
+        now = trio.current_time()
+        tokens = min(2 * rate, self._tokens + (now - self._tokens_at) * rate)
+        self._tokens_at = now
+        if tokens >= 0:
+            self._tokens = tokens
+            return
+        # What the handler holds for this batch (the relay's fan-out) goes out first.
+        self._handler.on_batch_end()
+        self._flush()
+        await trio.sleep((rate / 10 - tokens) / rate)
+        self._tokens = rate / 10
+        self._tokens_at = trio.current_time()
+        # The wait is ours: it is not the peer being silent (idle timeout, pings).
+        self._last_activity = self._last_input = self._tokens_at
 
     async def _event(self, event: ev.Event) -> None:
         handler = self._handler

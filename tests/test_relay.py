@@ -636,8 +636,12 @@ async def test_a_push_to_a_frozen_upstream_starts_again_when_it_thaws(
     caplog.set_level(logging.INFO, logger="trio_rtmp")
     nginx = peers.nginx_rtmp()
     config = RelayConfig(push=(f"rtmp://127.0.0.1:{nginx.port}/live",))
+    # The publisher below sends faster than real time, then nothing while the push
+    # stalls: it must not be closed as a silent publisher (10 s, the same as the
+    # push's stall timeout) before the push gives up (seen once in a full run).
+    server_config = ServerConfig(publish_timeout=60)
     async with trio.open_nursery() as nursery:
-        _relay, server = await start_relay(nursery, config)
+        _relay, server = await start_relay(nursery, config, server_config)
         async with trio_rtmp.open_client(relay_url(server, "cam")) as client:
             await client.publish()
             await publish_rounds(client, sample_tags, range(1))

@@ -795,7 +795,7 @@ async def test_idle_timeout_and_pings(autojump_clock: trio.testing.MockClock) ->
 
 @pytest.mark.parametrize("rate", [None, 1000.0])
 async def test_max_message_rate_slows_a_flooding_peer_down(
-    autojump_clock: trio.testing.MockClock, rate: float | None
+    autojump_clock: trio.testing.MockClock, rate: float | None, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A peer flooding tiny messages (5000 empty audio messages in 5 KB) is read at
     ServerConfig.max_message_rate once its two seconds' burst is spent: about 3 s
@@ -807,6 +807,7 @@ async def test_max_message_rate_slows_a_flooding_peer_down(
         async def on_audio(self, stream_id: int, data: Any) -> None:
             times.append(trio.current_time())
 
+    caplog.set_level(logging.INFO, logger="trio_rtmp.server")
     config = ServerConfig(max_message_rate=rate, publish_timeout=2)
     async with trio.open_nursery() as nursery:
         server = await start_server(nursery, Counting, config=config, demux=False)
@@ -822,10 +823,15 @@ async def test_max_message_rate_slows_a_flooding_peer_down(
         assert server.statistics().connections == 1
         server.stop()
     elapsed = times[-1] - start
+    slowed = [r for r in caplog.records if "reading it more slowly" in r.getMessage()]
     if rate is None:
         assert elapsed < 0.1
+        assert slowed == []
     else:
         assert 2.9 <= elapsed < 3.1
+        # Said once, at info level, however many times it waits.
+        assert [r.levelno for r in slowed] == [logging.INFO]
+        assert "over 1000 messages a second" in slowed[0].getMessage()
 
 
 async def test_replies_and_stream_ends_are_not_held_for_coalescing(

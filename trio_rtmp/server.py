@@ -526,6 +526,7 @@ class ServerSession:
         rate = self._config.max_message_rate
         self._tokens = 2 * rate if rate is not None else 0.0
         self._tokens_at = self._started_at
+        self._throttled = False
         self._bytes_received = 0
         self._messages_received = 0
         self._messages_dropped = 0
@@ -897,6 +898,13 @@ class ServerSession:
         if tokens >= 0:
             self._tokens = tokens
             return
+        if not self._throttled:
+            self._throttled = True
+            logger.info(
+                "session %s: over %g messages a second; reading it more slowly",
+                self._log_name,
+                rate,
+            )
         # What the handler holds for this batch (the relay's fan-out) goes out first.
         self._handler.on_batch_end()
         self._flush()

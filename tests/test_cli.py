@@ -307,6 +307,24 @@ def test_serve_refuses_an_empty_secret(action: str) -> None:
     assert_clean_error(result, f"the {action} secret must not be empty")
 
 
+async def serve_in_process(
+    nursery: trio.Nursery, capsys: pytest.CaptureFixture[str], *options: str
+) -> tuple[str, cli._Stop]:
+    """``trio-rtmp serve`` with ``options`` as a task of ``nursery`` (in this process,
+    so that its sockets and timing can be watched); the URL of a stream on it, and
+    what stops it (``stop.graceful()``)."""
+    args = cli.build_parser().parse_args(["serve", "--host", "127.0.0.1", "--port", "0", *options])
+    stop = cli._Stop()
+    nursery.start_soon(cli._serve, args, stop)
+    with trio.fail_after(WAIT):
+        while stop.graceful is None:
+            await trio.sleep(0.01)
+    printed = capsys.readouterr().out
+    found = re.search(r"relay listening on rtmp://127\.0\.0\.1:(\d+)\n", printed)
+    assert found, printed
+    return f"rtmp://127.0.0.1:{found.group(1)}/live/cam", stop
+
+
 @pytest.mark.parametrize("nodelay", [False, True])
 async def test_serve_tcp_nodelay(
     nodelay: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -316,17 +334,8 @@ async def test_serve_tcp_nodelay(
     socket options the server sets can be seen."""
     calls = spy_on_tcp_nodelay(monkeypatch)
     options = ["--tcp-nodelay"] if nodelay else []
-    args = cli.build_parser().parse_args(["serve", "--host", "127.0.0.1", "--port", "0", *options])
-    stop = cli._Stop()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(cli._serve, args, stop)
-        with trio.fail_after(WAIT):
-            while stop.graceful is None:
-                await trio.sleep(0.01)
-        printed = capsys.readouterr().out
-        found = re.search(r"relay listening on rtmp://127\.0\.0\.1:(\d+)\n", printed)
-        assert found, printed
-        url = f"rtmp://127.0.0.1:{found.group(1)}/live/cam"
+        url, stop = await serve_in_process(nursery, capsys, *options)
         with trio.fail_after(WAIT):
             async with trio_rtmp.open_client(url) as publisher:
                 await publisher.publish()
@@ -345,19 +354,8 @@ async def test_serve_max_message_rate(capsys: pytest.CaptureFixture[str]) -> Non
     """``--max-message-rate 100``: a publisher that sends 400 messages at once is read
     at 100 a second once its burst (200) is spent, so a player gets what follows them
     about 2 s later; nothing is lost and the connection stays."""
-    args = cli.build_parser().parse_args(
-        ["serve", "--host", "127.0.0.1", "--port", "0", "--max-message-rate", "100"]
-    )
-    stop = cli._Stop()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(cli._serve, args, stop)
-        with trio.fail_after(WAIT):
-            while stop.graceful is None:
-                await trio.sleep(0.01)
-        printed = capsys.readouterr().out
-        found = re.search(r"relay listening on rtmp://127\.0\.0\.1:(\d+)\n", printed)
-        assert found, printed
-        url = f"rtmp://127.0.0.1:{found.group(1)}/live/cam"
+        url, stop = await serve_in_process(nursery, capsys, "--max-message-rate", "100")
         with trio.fail_after(WAIT):
             async with trio_rtmp.open_client(url) as publisher:
                 await publisher.publish()

@@ -1715,6 +1715,23 @@ async def test_a_failing_recording_does_not_disturb_the_stream(
     assert reason in failures[0].getMessage()
 
 
+def test_a_data_message_amf0_cannot_hold_is_not_relayed(caplog: pytest.LogCaptureFixture) -> None:
+    # publish_data re-encodes in AMF0 what it is given; values AMF0 cannot hold (an
+    # object with non-string keys, say) are left out, not an error for the publisher.
+    stream = RelayStream(Relay(), "live", "k")
+    send, receive = trio.open_memory_channel[FlvTag](4)
+    stream._forwards = [send]
+    with caplog.at_level(logging.DEBUG, logger="trio_rtmp.relay"):
+        stream.publish_data(0, ("onTextData", {1: "one"}))
+    assert (stream.messages, stream.bytes) == (0, 0)
+    with pytest.raises(trio.WouldBlock):
+        receive.receive_nowait()
+    assert "live/k: data message not relayed" in caplog.text
+    stream.publish_data(40, ("onTextData", {"text": "one"}))
+    assert stream.messages == 1
+    assert receive.receive_nowait() == FlvTag(18, 40, amf0.encode("onTextData", {"text": "one"}))
+
+
 def test_a_forward_that_falls_behind_is_reported_once_until_it_catches_up(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -64,8 +64,10 @@ from trio_rtmp.core.messages import (
     Audio,
     Command,
     Data,
+    LimitType,
     SetBufferLength,
     SetChunkSize,
+    SetPeerBandwidth,
     StreamDry,
     Video,
     decode_message,
@@ -332,6 +334,44 @@ def test_create_stream_answered_with_a_bad_stream_id(answer: tuple[Any, ...] | s
         _to_client(pair, result)
     assert pair.client.state is ConnectionState.ERROR
     assert pair.client.stream_ids == [taken]
+
+
+def test_set_peer_bandwidth_limit_types() -> None:
+    # RTMP 1.0, 5.4.5: Hard sets the window; Soft lowers it only (the smaller of the
+    # two); Dynamic counts as Hard after a Hard limit and is ignored otherwise.  A
+    # window different from the last one announced is answered with a Window
+    # Acknowledgement Size.
+    pair = ConnectionPair()
+    pair.connect()
+    announced: list[int] = []
+    send_window_ack_size = pair.client.send_window_ack_size
+
+    def spy(window_size: int) -> None:
+        announced.append(window_size)
+        send_window_ack_size(window_size)
+
+    pair.client.send_window_ack_size = spy  # type: ignore[method-assign]
+
+    def answer() -> list[int]:
+        sizes = announced[:]
+        announced.clear()
+        # What was announced is on the wire, and the server takes it as its window.
+        pair.pump()
+        return sizes
+
+    def bandwidth(size: int, kind: LimitType) -> tuple[int | None, list[int]]:
+        _to_client(pair, SetPeerBandwidth(window_size=size, limit_type=kind))
+        return pair.client.peer_bandwidth, answer()
+
+    before = pair.client.peer_bandwidth
+    assert bandwidth(7000, LimitType.DYNAMIC) == (before, [])  # no Hard limit before it
+    assert bandwidth(3000, LimitType.HARD) == (3000, [3000])
+    assert bandwidth(6000, LimitType.DYNAMIC) == (6000, [6000])  # as Hard now
+    assert bandwidth(4000, LimitType.SOFT) == (4000, [4000])
+    assert bandwidth(9000, LimitType.SOFT) == (4000, [])  # Soft never raises it
+    assert bandwidth(8000, LimitType.DYNAMIC) == (4000, [])  # the last limit was Soft
+    assert bandwidth(4000, LimitType.HARD) == (4000, [])  # the window already announced
+    assert pair.client.state is ConnectionState.CONNECTED
 
 
 def test_stream_dry_and_a_stray_set_buffer_length_from_the_server() -> None:

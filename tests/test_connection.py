@@ -374,6 +374,29 @@ def test_set_peer_bandwidth_limit_types() -> None:
     assert pair.client.state is ConnectionState.CONNECTED
 
 
+def test_on_status_in_a_data_message_is_a_status() -> None:
+    # FMS and Wowza send some statuses (NetStream.Data.Start, and at times the end of
+    # a play) as data messages named onStatus rather than commands.
+    pair = ConnectionPair()
+    pair.connect()
+    stream_id = pair.create_stream()
+    pair.client.play(stream_id, "k")
+    pair.pump()
+    pair.server.accept_play(stream_id)
+    pair.pump()
+    start = {"level": "status", "code": "NetStream.Data.Start"}
+    [event] = _to_client(pair, Data(values=("onStatus", start), message_stream_id=stream_id))
+    assert isinstance(event, StatusReceived)
+    assert (event.stream_id, event.code, event.information) == (
+        stream_id,
+        "NetStream.Data.Start",
+        start,
+    )
+    stop = {"level": "status", "code": "NetStream.Play.Stop", "description": "done"}
+    events = _to_client(pair, Data(values=("onStatus", stop), message_stream_id=stream_id))
+    assert of(events, PlayStopped) and pair.client.stream_state(stream_id) is StreamState.IDLE
+
+
 def test_stream_dry_and_a_stray_set_buffer_length_from_the_server() -> None:
     pair = ConnectionPair()
     pair.connect()

@@ -1288,3 +1288,19 @@ def test_status_line_and_progress_bar_on_a_terminal(
             publisher.wait(timeout=WAIT)
     progress = read_all(publisher_tty)
     assert re.search(r"stdin  00:00:0[12]\.\d  \d+ kbit/s  \d+\.\d KiB", progress), progress
+
+
+def test_kept_headers_are_bounded_and_the_latest_stay() -> None:
+    """A publisher cycling through track configurations: at most 64 header keys are
+    kept, an update keeps its key's place, and a new key pushes the oldest out."""
+    headers: dict[Any, bytes] = {}
+    keys = [(TagType.VIDEO, False, (track,)) for track in range(70)]
+    for key in keys[:64]:
+        cli._remember(headers, key, b"first")
+    cli._remember(headers, keys[0], b"updated")
+    assert list(headers) == keys[:64]
+    assert headers[keys[0]] == b"updated"
+    for key in keys[64:]:
+        cli._remember(headers, key, b"new")
+    assert list(headers) == keys[6:]
+    assert headers[keys[69]] == b"new"

@@ -1015,9 +1015,14 @@ _Kept = TypeVar("_Kept")
 
 
 def _remember(headers: dict[_HeaderKey, _Kept], key: _HeaderKey, value: _Kept) -> None:
-    """Keep the latest ``value`` of each header ``key``, for at most _MAX_HEADERS keys."""
-    if len(headers) < _MAX_HEADERS or key in headers:
-        headers[key] = value
+    """Keep the latest ``value`` of each header ``key``, for at most _MAX_HEADERS keys.
+
+    A new key beyond that many pushes the oldest one out (as the relay does): a
+    publisher cycling through track configurations keeps its latest ones.
+    """
+    if key not in headers and len(headers) >= _MAX_HEADERS:
+        del headers[next(iter(headers))]
+    headers[key] = value
 
 
 def _header_key(tag: FlvTag) -> _HeaderKey:

@@ -1,0 +1,142 @@
+"""Interop with GStreamer's RTMP elements: ``rtmp2sink`` publishes, ``rtmp2src`` plays.
+
+They are GStreamer's own RTMP client (not librtmp), the one embedded and broadcast
+pipelines built on GStreamer use: their own handshake, chunking (128-byte chunks unless
+told otherwise), command sequence and end of stream.  GStreamer encodes live test media
+and keeps a copy of exactly the FLV it publishes; what comes out at the far end is
+compared with it packet by packet (ffprobe: payload, keyframe flag, times).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from peers import WAIT, Peers, SampleCache, compare_media, gstreamer, probe_packets
+from server_support import publish_tags, read_tags, wait_for
+from test_relay import ClientPlayer, players, relay_url, start_relay
+
+import trio_rtmp
+from trio_rtmp.core import amf0
+from trio_rtmp.media.flv import TagType
+from trio_rtmp.media.flvfile import FlvTag
+from trio_rtmp.relay import Relay, RelayConfig
+
+pytestmark = pytest.mark.slow
+
+
+# pytest-trio drops the reason of a skip raised inside a Trio test: find GStreamer first.
+@pytest.fixture
+def gst(peers: Peers) -> str:
+    return gstreamer()
+
+
+def counts(path: Path) -> dict[str, int]:
+    """Audio and video packets, as ffprobe counts them."""
+    found = {"audio": 0, "video": 0}
+    for packet in probe_packets(path):
+        if packet.media in found:
+            found[packet.media] += 1
+    return found
+
+
+def metadata(tags: list[FlvTag]) -> list[Any]:
+    return [amf0.decode(tag.data) for tag in tags if tag.tag_type == TagType.SCRIPT]
+
+
+@pytest.mark.parametrize("chunk_size", [128, 65536])
+async def test_gstreamer_publishes_every_player_plays(
+    peers: Peers, gst: str, tmp_path: Path, chunk_size: int
+) -> None:
+    """rtmp2sink publishes live H.264 (with B-frames) and AAC at its default chunk size
+    and at 64 KiB; FFmpeg and our client play every packet it sent, the relay records
+    them all, and its FCUnpublish and deleteStream end the stream for the players."""
+    sent = tmp_path / "sent.flv"
+    record_dir = tmp_path / "recordings"
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery, RelayConfig(record_dir=str(record_dir)))
+        url = relay_url(server, "gst")
+        ffmpeg = peers.ffmpeg_play(url, tmp_path / "ffmpeg.flv")
+        client = ClientPlayer(url)
+        await nursery.start(client.run)
+        await wait_for(lambda: players(relay, "gst") == 2, what="two players")
+        publisher = peers.gstreamer_publish(url, sent, sink_options=[f"chunk-size={chunk_size}"])
+        assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+        assert await ffmpeg.wait_async() == 0, ffmpeg.log()
+        with trio.fail_after(WAIT):
+            await client.done.wait()
+        assert client.error is None
+        await wait_for(
+            lambda: any(record_dir.glob("live/gst-*.flv")) and not relay.streams,
+            what="the recording",
+        )
+        await trio.sleep(0.2)  # the recorder finishes the file after the stream ended
+        server.stop()
+    # 3 s of 30 fps video and 44.1 kHz AAC (1024 samples a frame).
+    assert counts(sent) == {"video": 90, "audio": 129 + 1}, counts(sent)
+    (recording,) = record_dir.glob("live/gst-*.flv")
+    played = [tmp_path / "ffmpeg.flv", client.flv(tmp_path / "client.flv"), recording]
+    for output in played:
+        compare_media(sent, output).assert_ok(min_compared=90, max_source_left=0)
+        assert counts(output) == counts(sent), output
+    # flvmux sends onMetaData again whenever what it knows changes: our client gets
+    # each one (FFmpeg keeps only the first).
+    assert metadata(client.tags()) == metadata(read_tags(sent))
+
+
+async def test_gstreamer_publishes_over_rtmps(
+    peers: Peers, gst: str, tls_certificate: Any, tmp_path: Path
+) -> None:
+    """rtmp2sink publishes over rtmps://, checking our certificate's name and dates
+    (every check but the unknown test CA); FFmpeg plays it all over TLS too."""
+    sent = tmp_path / "sent.flv"
+    context = trio_rtmp.server_ssl_context(tls_certificate.cert_path, tls_certificate.key_path)
+    verify = ["-tls_verify", "1", "-ca_file", str(tls_certificate.ca_path)]
+    async with trio.open_nursery() as nursery:
+        relay = Relay()
+        server: trio_rtmp.RTMPServer = await nursery.start(
+            functools.partial(relay.serve, 0, host="127.0.0.1", ssl_context=context)
+        )
+        url = f"rtmps://127.0.0.1:{server.port}/live/tls"
+        player = peers.ffmpeg_play(url, tmp_path / "played.flv", input_options=verify)
+        await wait_for(lambda: players(relay, "tls") == 1, what="the TLS player")
+        # GTlsCertificateFlags: everything (0x7f) but UNKNOWN_CA (0x01).
+        publisher = peers.gstreamer_publish(
+            url, sent, seconds=2, sink_options=["tls-validation-flags=0x7e"]
+        )
+        assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+        assert await player.wait_async() == 0, player.log()
+        server.stop()
+    compare_media(sent, tmp_path / "played.flv").assert_ok(min_compared=60, max_source_left=0)
+
+
+async def test_gstreamer_plays(
+    peers: Peers, gst: str, sample_media: SampleCache, tmp_path: Path
+) -> None:
+    """rtmp2src plays what our client publishes through the relay, every packet, and
+    ends at the relay's StreamEOF.
+
+    The publisher ends with a data message (``onTextData``): GStreamer 1.22's rtmp2src
+    may drop the last message it got before a StreamEOF (see
+    :meth:`peers.Peers.gstreamer_play`), and here that is a message ffprobe does not
+    count, so every audio and video packet is still checked."""
+    sample = sample_media.get(seconds=3)
+    tags = read_tags(sample)
+    last = max(tag.timestamp for tag in tags)
+    ending = FlvTag(TagType.SCRIPT, last, amf0.encode("onTextData", {"text": "the end"}))
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery)
+        url = relay_url(server, "to-gst")
+        player = peers.gstreamer_play(url, tmp_path / "played.flv")
+        await wait_for(lambda: players(relay, "to-gst") == 1, what="GStreamer playing")
+        async with trio_rtmp.open_client(url) as client:
+            await client.publish()
+            await publish_tags(client, [*tags, ending], speed=1.0)
+        assert await player.wait_async() == 0, player.log()
+        server.stop()
+    played = tmp_path / "played.flv"
+    compare_media(sample, played).assert_ok(min_compared=60, max_source_left=0)
+    assert counts(played) == counts(sample)

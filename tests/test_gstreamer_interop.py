@@ -18,11 +18,13 @@ import trio
 from peers import WAIT, Peers, SampleCache, compare_media, gstreamer, probe_packets
 from server_support import publish_tags, read_tags, wait_for
 from test_relay import ClientPlayer, players, relay_url, start_relay
+from test_server import Recorder, start_server, url
 
 import trio_rtmp
 from trio_rtmp.core import amf0
 from trio_rtmp.media.flv import TagType
 from trio_rtmp.media.flvfile import FlvTag
+from trio_rtmp.media.frames import AudioSample, CodecConfig, VideoSample
 from trio_rtmp.relay import Relay, RelayConfig
 
 pytestmark = pytest.mark.slow
@@ -85,6 +87,40 @@ async def test_gstreamer_publishes_every_player_plays(
     # flvmux sends onMetaData again whenever what it knows changes: our client gets
     # each one (FFmpeg keeps only the first).
     assert metadata(client.tags()) == metadata(read_tags(sent))
+
+
+async def test_gstreamer_publishes_to_a_demuxing_handler(
+    peers: Peers, gst: str, tmp_path: Path
+) -> None:
+    """rtmp2sink publishes to ``serve_rtmp`` with a handler that gets frames: one
+    sample per packet GStreamer sent, with its keyframe flag, decoding time and
+    composition offset (B-frames), each codec's configuration first, and the
+    callbacks in order to the end of the stream."""
+    sent = tmp_path / "sent.flv"
+    log: list[tuple[Any, ...]] = []
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, lambda: Recorder(log))
+        publisher = peers.gstreamer_publish(url(server, "live", "gst"), sent)
+        assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+        await wait_for(lambda: ("disconnect",) in log)
+        server.stop()
+    assert log[:2] == [("connect", "live"), ("publish", 1, "gst")]
+    assert log[-2:] == [("delete_stream", 1), ("disconnect",)]
+    video = [entry[2] for entry in log if entry[0] == "video"]
+    audio = [entry[2] for entry in log if entry[0] == "audio"]
+    assert isinstance(video[0], CodecConfig) and video[0].codec == "h264"
+    assert isinstance(audio[0], CodecConfig) and audio[0].codec == "aac"
+    assert video[0].info is not None and audio[0].info is not None
+    assert (video[0].info.width, video[0].info.height) == (320, 240)
+    assert (audio[0].info.sample_rate, audio[0].info.channels) == (44100, 2)
+    packets = probe_packets(sent)
+    source_video = [p for p in packets if p.media == "video"]
+    samples = [f for f in video if isinstance(f, VideoSample)]
+    assert [(s.dts, s.keyframe) for s in samples] == [(p.dts, p.keyframe) for p in source_video]
+    assert [s.pts - s.dts for s in samples] == [p.composition_offset for p in source_video]
+    assert any(s.pts != s.dts for s in samples)  # B-frames
+    source_audio = [p.dts for p in packets if p.media == "audio"]
+    assert [f.timestamp for f in audio if isinstance(f, AudioSample)] == source_audio
 
 
 async def test_gstreamer_publishes_over_rtmps(

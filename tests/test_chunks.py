@@ -655,6 +655,37 @@ def test_interleaved_one_byte_chunks(hang_guard: None) -> None:
     assert [m.payload for m in got[1:]] == [bytes(size), b"\x01" * size]
 
 
+def test_chunk_steps_count_the_chunks_read_on_their_own() -> None:
+    """``chunk_steps``: each chunk read on its own that does not complete a message
+    counts, however the bytes are cut; a run of continuation chunks read at once (up
+    to 256) counts once."""
+    a = reference_chunks(Message(4, 8, 0, 1, bytes(100)), 10)
+    b = reference_chunks(Message(5, 8, 0, 1, bytes(100)), 10)
+    interleaved = set_chunk_size_bytes(10) + b"".join(x + y for x, y in zip(a, b, strict=True))
+    for cuts in (None, list(range(1, len(interleaved)))):
+        reader = ChunkReader()
+        start = 0
+        got = []
+        for cut in [*(cuts or []), len(interleaved)]:
+            got += reader.receive_data(interleaved[start:cut])
+            start = cut
+        assert [m.chunk_stream_id for m in got] == [2, 4, 5]
+        # 20 chunks, two of which complete a message.
+        assert reader.chunk_steps == 18
+    whole = b"".join(reference_chunks(Message(4, 9, 0, 1, bytes(100_000)), 128))
+    reader = ChunkReader()
+    assert len(reader.receive_data(whole)) == 1
+    # 782 chunks read in runs of at most 256 (fmt 0 takes the general path).
+    assert reader.chunk_steps == 3
+    reader = ChunkReader()
+    calls = 0
+    for i in range(0, len(whole), 4000):
+        reader.receive_data(whole[i : i + 4000])
+        calls += 1
+    # 782 chunks in 26 calls: a step or two a call, not a step a chunk.
+    assert 0 < reader.chunk_steps <= 2 * calls
+
+
 def test_a_large_chunk_trickling_in(hang_guard: None) -> None:
     # An 8 MB message in one 8 MB chunk, arriving 16 bytes at a time: the pending
     # chunk must not be copied again on every call (that was terabytes of copying).

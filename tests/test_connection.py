@@ -806,6 +806,37 @@ def test_an_aggregate_of_too_many_sub_messages_fails_the_connection(direction: s
 
 
 @pytest.mark.parametrize("direction", ["publish", "play"])
+def test_input_steps_count_every_message_and_lone_chunk(direction: str) -> None:
+    """``input_steps`` counts each message handled, an aggregate's each (and the
+    aggregate), media for a stream that does not exist (dropped, no event), and the
+    chunk reader's steps."""
+    _, stream_id, _, receiver = media_pair(direction == "publish", Limits())
+    audio = Audio(payload=b"\xaf\x01x", message_stream_id=stream_id)
+    writer = ChunkWriter(chunk_size=ConnectionConfig().chunk_size)
+    before = receiver.input_steps
+    raw = encode_message(Aggregate(messages=(audio,) * 5, message_stream_id=stream_id))
+    writer.write(30, raw.type_id, raw.timestamp, raw.message_stream_id, raw.payload)
+    for _ in range(3):
+        writer.write(31, 8, 0, 7, b"\xaf\x01x")
+    events = receiver.receive_data(writer.data_to_send())
+    assert [type(e) for e in events] == [AudioData] * 5
+    assert receiver.input_steps - before == 1 + 5 + 3
+    # Two 8-chunk messages whose chunks come in turn: 16 chunks, 2 of them complete
+    # a message.
+    size = ConnectionConfig().chunk_size
+    first = ChunkWriter(chunk_size=size)
+    first.write(32, 8, 0, stream_id, b"\xaf\x01" + bytes(8 * size - 2))
+    second = ChunkWriter(chunk_size=size)
+    second.write(33, 8, 0, stream_id, b"\xaf\x01" + bytes(8 * size - 2))
+    a, b = first.data_to_send(), second.data_to_send()
+    cuts = [0, *range(12 + size, len(a), size + 1), len(a)]
+    interleaved = b"".join(a[i:j] + b[i:j] for i, j in itertools.pairwise(cuts))
+    before = receiver.input_steps
+    assert [type(e) for e in receiver.receive_data(interleaved)] == [AudioData] * 2
+    assert receiver.input_steps - before == 2 + 14
+
+
+@pytest.mark.parametrize("direction", ["publish", "play"])
 def test_aggregates_are_handled_as_their_sub_messages(direction: str) -> None:
     # Servers such as FMS and Wowza send their players aggregates of media.  Each
     # sub-message is handled as if it had come alone, with its timestamp re-based, and

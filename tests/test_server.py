@@ -834,6 +834,57 @@ async def test_max_message_rate_slows_a_flooding_peer_down(
         assert "over 1000 messages a second" in slowed[0].getMessage()
 
 
+@pytest.mark.parametrize("flood", ["media for no stream", "interleaved chunks"])
+@pytest.mark.parametrize("rate", [None, 1000.0])
+async def test_max_message_rate_counts_work_that_makes_no_event(
+    autojump_clock: trio.testing.MockClock, rate: float | None, flood: str
+) -> None:
+    """The message rate counts what makes no event too: 5000 empty audio messages
+    on a message stream that does not exist (dropped), or two audio messages sent in
+    1-byte chunks interleaved (5000 chunks, each read on its own).  At 1000 a second
+    the audio after them is handled about 3 s later; without a rate at once."""
+    times: list[float] = []
+
+    class Counting(trio_rtmp.ServerHandler):
+        async def on_audio(self, stream_id: int, data: Any) -> None:
+            times.append(trio.current_time())
+
+    config = ServerConfig(max_message_rate=rate, publish_timeout=5)
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, Counting, config=config, demux=False)
+        client = await RawClient.open(server.port)
+        await client.connect(port=server.port)
+        started = await client.publish("k")
+        assert isinstance(started, ev.PublishStarted)
+        msid = started.stream_id.to_bytes(4, "little")
+        start = trio.current_time()
+        if flood == "media for no stream":
+            # fmt 0 on chunk stream 20 for message stream 7, then fmt 3 headers: each a
+            # new empty audio message there; then one on the stream being published.
+            data = b"\x14" + bytes(6) + b"\x08" + (7).to_bytes(4, "little")
+            data += b"\xd4" * 4999
+            data += b"\x15" + bytes(3) + b"\x00\x00\x01\x08" + msid + b"\xaf"
+            await client.send_raw(data)
+            expected = 1
+        else:
+            # Set Chunk Size 1, then two 2500-byte messages, chunk by chunk in turn.
+            data = b"\x02" + bytes(3) + b"\x00\x00\x04\x01" + bytes(4) + (1).to_bytes(4, "big")
+            first = b"\x00\x09\xc4\x08" + msid + b"\xaf"
+            data += b"\x14" + bytes(3) + first + b"\x15" + bytes(3) + first
+            data += b"\xd4\xaf\xd5\xaf" * 2499
+            await client.send_raw(data)
+            expected = 2
+        await wait_for(lambda: len(times) == expected, timeout=60)
+        assert server.statistics().connections == 1
+        server.stop()
+    elapsed = times[-1] - start
+    if rate is None:
+        assert elapsed < 0.1
+    else:
+        # 5000 steps, 2000 of them the burst; reading resumes at 0.1 s of budget.
+        assert 2.9 <= elapsed <= 3.2
+
+
 async def test_replies_and_stream_ends_are_not_held_for_coalescing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -124,6 +124,9 @@ class ServerConfig:
     #: and one 64 KiB read can hold 65,536 empty ones, so without a limit one peer
     #: flooding tiny messages can take a whole CPU core.  Live encoders send tens to a
     #: few hundred a second; publishing a file faster than real time sends more.
+    #: What counts is :attr:`~trio_rtmp.core.connection.ServerConnection.input_steps`: every
+    #: message (each of an aggregate's too, and those that make no event), and each
+    #: chunk that does not complete a message (a peer interleaving tiny chunks).
     max_message_rate: float | None = attrs.field(default=None, validator=_positive)
 
 
@@ -861,11 +864,22 @@ class ServerSession:
         self._bytes_received += len(data)
         self._last_activity = self._last_input = trio.current_time()
         conn = self._conn
+        steps = conn.input_steps
         conn.feed_data(data)
         rate = self._config.max_message_rate
         while True:
             events = conn.next_events()
             self._flush()
+            if rate is not None:
+                # Work that made no event of its own counts too: messages such as
+                # pings or media for no stream, and chunks of messages still in
+                # progress (a peer interleaving tiny chunks).  Each event is counted
+                # as it is handled, below.
+                done = conn.input_steps
+                self._tokens -= max(0, done - steps - len(events))
+                steps = done
+                if self._tokens < 0:
+                    await self._throttle(rate)
             if events:
                 for event in events:
                     await self._event(event)

@@ -241,12 +241,24 @@ class ChunkReader:
         # Chunk streams with a message in progress, and the bytes those hold.
         self._in_progress: set[_ReadStream] = set()
         self._partial_bytes = 0
+        self._chunk_steps = 0
         self._failed: RemoteProtocolError | None = None
 
     @property
     def chunk_size(self) -> int:
         """The peer's current chunk size (what we read with)."""
         return self._chunk_size
+
+    @property
+    def chunk_steps(self) -> int:
+        """Chunks read so far that did not complete a message, as steps of work.
+
+        Each such chunk read on its own counts one, and so does each run of a
+        message's continuation chunks read at once.  With the messages read, this is
+        what reading a peer's input costs in Python work: a peer interleaving tiny
+        chunks of big messages makes many steps and few messages.
+        """
+        return self._chunk_steps
 
     @property
     def buffered_bytes(self) -> int:
@@ -608,6 +620,7 @@ class ChunkReader:
                 if remaining:
                     pos = self._run(st, buf, view, pos, end, chunk_size)
                     if st.remaining:
+                        self._chunk_steps += 1
                         continue
                 # The message is what its first chunk said; a header of another form
                 # in the middle of it must agree on the length, and is otherwise
@@ -674,6 +687,7 @@ class ChunkReader:
                     self._partial_bytes += n
                     pos = self._run(st, buf, view, pos, end, chunk_size)
                     if st.remaining:
+                        self._chunk_steps += 1
                         continue
                     message = new(
                         message_type, (csid, type_id, st.timestamp, msid, b"".join(st.pieces))

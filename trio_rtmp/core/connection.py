@@ -285,6 +285,8 @@ class _Connection:
         self._inbox: deque[Message] = deque()
         self._eof = False
         self._fed = False
+        # Messages handled so far (each of an aggregate's too).
+        self._handled = 0
 
     # -- public state -----------------------------------------------------
 
@@ -312,6 +314,19 @@ class _Connection:
     def bytes_received(self) -> int:
         """Bytes received after the handshake (not wrapped)."""
         return self._received
+
+    @property
+    def input_steps(self) -> int:
+        """What the peer's input has cost so far, in steps of work.
+
+        One per message handled (each message of an aggregate too, and messages that
+        make no event, such as pings or media for a stream that is not publishing),
+        plus the chunk reader's
+        :attr:`~trio_rtmp.core.chunks.ChunkReader.chunk_steps`.  A rate limit on a
+        peer's CPU use counts these (the Trio server's ``max_message_rate`` does):
+        however the peer cuts its input, each step is a bounded amount of work.
+        """
+        return self._handled + self._reader.chunk_steps
 
     @property
     def peer_chunk_size(self) -> int:
@@ -630,6 +645,7 @@ class _Connection:
     # -- receiving --------------------------------------------------------------
 
     def _handle(self, message: Message, events: list[Event]) -> None:
+        self._handled += 1
         type_id = message.type_id
         if type_id == 9 or type_id == 8:
             stream = self._streams.get(message.message_stream_id)

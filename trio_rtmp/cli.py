@@ -208,8 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=(
             "read at most N messages a second from each connection, with bursts of two "
-            "seconds' worth (a peer flooding tiny messages is slowed down, not cut off; "
-            "default: no limit)"
+            "seconds' worth (a peer flooding tiny messages or chunks is slowed down, not "
+            "cut off; default: no limit)"
         ),
     )
     serve.add_argument(

@@ -9,7 +9,6 @@ compared with it packet by packet (ffprobe: payload, keyframe flag, times).
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 import trio
 from peers import WAIT, Peers, SampleCache, compare_media, gstreamer, probe_packets
 from server_support import publish_tags, read_tags, wait_for
-from test_relay import ClientPlayer, players, relay_url, start_relay
+from test_relay import ClientPlayer, players, relay_url, start_relay, start_tls_relay
 from test_server import Recorder, start_server, url
 
 import trio_rtmp
@@ -25,7 +24,7 @@ from trio_rtmp.core import amf0
 from trio_rtmp.media.flv import TagType
 from trio_rtmp.media.flvfile import FlvTag
 from trio_rtmp.media.frames import AudioSample, CodecConfig, VideoSample
-from trio_rtmp.relay import Relay, RelayConfig
+from trio_rtmp.relay import RelayConfig
 
 pytestmark = pytest.mark.slow
 
@@ -129,13 +128,8 @@ async def test_gstreamer_publishes_over_rtmps(
     """rtmp2sink publishes over rtmps://, checking our certificate's name and dates
     (every check but the unknown test CA); FFmpeg plays it all over TLS too."""
     sent = tmp_path / "sent.flv"
-    context = trio_rtmp.server_ssl_context(tls_certificate.cert_path, tls_certificate.key_path)
-    verify = ["-tls_verify", "1", "-ca_file", str(tls_certificate.ca_path)]
     async with trio.open_nursery() as nursery:
-        relay = Relay()
-        server: trio_rtmp.RTMPServer = await nursery.start(
-            functools.partial(relay.serve, 0, host="127.0.0.1", ssl_context=context)
-        )
+        relay, server, verify = await start_tls_relay(nursery, tls_certificate)
         url = f"rtmps://127.0.0.1:{server.port}/live/tls"
         player = peers.ffmpeg_play(url, tmp_path / "played.flv", input_options=verify)
         await wait_for(lambda: players(relay, "tls") == 1, what="the TLS player")

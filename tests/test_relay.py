@@ -94,6 +94,19 @@ async def start_relay(
     return relay, server
 
 
+async def start_tls_relay(
+    nursery: trio.Nursery, certificate: Any
+) -> tuple[Relay, trio_rtmp.RTMPServer, list[str]]:
+    """A relay serving rtmps:// with the test certificate, and the FFmpeg options that
+    make FFmpeg verify it."""
+    context = trio_rtmp.server_ssl_context(certificate.cert_path, certificate.key_path)
+    relay = Relay()
+    server: trio_rtmp.RTMPServer = await nursery.start(
+        functools.partial(relay.serve, 0, host="127.0.0.1", ssl_context=context)
+    )
+    return relay, server, ["-tls_verify", "1", "-ca_file", str(certificate.ca_path)]
+
+
 def relay_url(server: trio_rtmp.RTMPServer, key: str, app: str = "live") -> str:
     return f"rtmp://127.0.0.1:{server.port}/{app}/{key}"
 
@@ -438,13 +451,8 @@ async def test_rtmps_ffmpeg_publishes_and_plays(
     """The relay over TLS (the session output without the direct socket path): FFmpeg
     publishes and plays rtmps://, verifying the certificate."""
     sample = sample_media.get(seconds=2)
-    context = trio_rtmp.server_ssl_context(tls_certificate.cert_path, tls_certificate.key_path)
-    verify = ["-tls_verify", "1", "-ca_file", str(tls_certificate.ca_path)]
     async with trio.open_nursery() as nursery:
-        relay = Relay()
-        server: trio_rtmp.RTMPServer = await nursery.start(
-            functools.partial(relay.serve, 0, host="127.0.0.1", ssl_context=context)
-        )
+        relay, server, verify = await start_tls_relay(nursery, tls_certificate)
         url = f"rtmps://127.0.0.1:{server.port}/live/tls"
         player = peers.ffmpeg_play(url, tmp_path / "tls.flv", input_options=verify)
         await wait_for(lambda: players(relay, "tls") == 1, what="the TLS player")

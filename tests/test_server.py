@@ -793,6 +793,26 @@ async def test_idle_timeout_and_pings(autojump_clock: trio.testing.MockClock) ->
         server.stop()
 
 
+async def flooded_publisher(
+    nursery: trio.Nursery, config: ServerConfig
+) -> tuple[trio_rtmp.RTMPServer, RawClient, bytes, list[float]]:
+    """A server under ``config`` whose handler notes when each audio message comes,
+    and a raw client publishing to it: the server, the client, the published stream's
+    id as four little-endian bytes, and the times."""
+    times: list[float] = []
+
+    class Counting(trio_rtmp.ServerHandler):
+        async def on_audio(self, stream_id: int, data: Any) -> None:
+            times.append(trio.current_time())
+
+    server = await start_server(nursery, Counting, config=config, demux=False)
+    client = await RawClient.open(server.port)
+    await client.connect(port=server.port)
+    started = await client.publish("k")
+    assert isinstance(started, ev.PublishStarted)
+    return server, client, started.stream_id.to_bytes(4, "little"), times
+
+
 @pytest.mark.parametrize("rate", [None, 1000.0])
 async def test_max_message_rate_slows_a_flooding_peer_down(
     autojump_clock: trio.testing.MockClock, rate: float | None, caplog: pytest.LogCaptureFixture
@@ -801,23 +821,13 @@ async def test_max_message_rate_slows_a_flooding_peer_down(
     ServerConfig.max_message_rate once its two seconds' burst is spent: about 3 s
     here, every message handled, and the wait is not taken for the peer's silence
     (the publish timeout, 2 s, does not fire).  Without a rate all go at once."""
-    times: list[float] = []
-
-    class Counting(trio_rtmp.ServerHandler):
-        async def on_audio(self, stream_id: int, data: Any) -> None:
-            times.append(trio.current_time())
-
     caplog.set_level(logging.INFO, logger="trio_rtmp.server")
     config = ServerConfig(max_message_rate=rate, publish_timeout=2)
     async with trio.open_nursery() as nursery:
-        server = await start_server(nursery, Counting, config=config, demux=False)
-        client = await RawClient.open(server.port)
-        await client.connect(port=server.port)
-        started = await client.publish("k")
-        assert isinstance(started, ev.PublishStarted)
+        server, client, msid, times = await flooded_publisher(nursery, config)
         start = trio.current_time()
         # fmt 0 on chunk stream 20, then fmt 3 headers: each a new empty message.
-        first = b"\x14" + bytes(6) + b"\x08" + started.stream_id.to_bytes(4, "little")
+        first = b"\x14" + bytes(6) + b"\x08" + msid
         await client.send_raw(first + b"\xd4" * 4999)
         await wait_for(lambda: len(times) == 5000, timeout=60)
         assert server.statistics().connections == 1
@@ -843,20 +853,9 @@ async def test_max_message_rate_counts_work_that_makes_no_event(
     on a message stream that does not exist (dropped), or two audio messages sent in
     1-byte chunks interleaved (5000 chunks, each read on its own).  At 1000 a second
     the audio after them is handled about 3 s later; without a rate at once."""
-    times: list[float] = []
-
-    class Counting(trio_rtmp.ServerHandler):
-        async def on_audio(self, stream_id: int, data: Any) -> None:
-            times.append(trio.current_time())
-
     config = ServerConfig(max_message_rate=rate, publish_timeout=5)
     async with trio.open_nursery() as nursery:
-        server = await start_server(nursery, Counting, config=config, demux=False)
-        client = await RawClient.open(server.port)
-        await client.connect(port=server.port)
-        started = await client.publish("k")
-        assert isinstance(started, ev.PublishStarted)
-        msid = started.stream_id.to_bytes(4, "little")
+        server, client, msid, times = await flooded_publisher(nursery, config)
         start = trio.current_time()
         if flood == "media for no stream":
             # fmt 0 on chunk stream 20 for message stream 7, then fmt 3 headers: each a

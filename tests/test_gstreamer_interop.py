@@ -24,7 +24,7 @@ from trio_rtmp.core import amf0
 from trio_rtmp.media.flv import TagType
 from trio_rtmp.media.flvfile import FlvTag
 from trio_rtmp.media.frames import AudioSample, CodecConfig, VideoSample
-from trio_rtmp.relay import RelayConfig
+from trio_rtmp.relay import AuthRequest, RelayConfig
 
 pytestmark = pytest.mark.slow
 
@@ -120,6 +120,35 @@ async def test_gstreamer_publishes_to_a_demuxing_handler(
     assert any(s.pts != s.dts for s in samples)  # B-frames
     source_audio = [p.dts for p in packets if p.media == "audio"]
     assert [f.timestamp for f in audio if isinstance(f, AudioSample)] == source_audio
+
+
+async def test_gstreamer_sees_a_refusal_and_passes_a_query_string(
+    peers: Peers, gst: str, tmp_path: Path
+) -> None:
+    """The relay's auth hook refuses rtmp2sink a publish without the right token:
+    GStreamer fails with our NetStream.Publish.BadName.  With ``?token=`` in its
+    location the query string reaches the hook and the publish goes through, under
+    the bare key."""
+    seen: list[AuthRequest] = []
+
+    async def auth(request: AuthRequest) -> bool:
+        seen.append(request)
+        return request.query.get("token") == "secret"
+
+    async with trio.open_nursery() as nursery:
+        relay, server = await start_relay(nursery, RelayConfig(auth=auth))
+        refused = peers.gstreamer_publish(relay_url(server, "cam"), tmp_path / "refused.flv")
+        assert await refused.wait_async(timeout=WAIT) != 0
+        assert "NetStream.Publish.BadName" in refused.stderr() + refused.stdout(), refused.log()
+        url = relay_url(server, "cam?token=secret")
+        publisher = peers.gstreamer_publish(url, tmp_path / "sent.flv", seconds=1)
+        await wait_for(lambda: ("live", "cam") in relay.streams, what="the publish")
+        assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
+        server.stop()
+    assert [(r.action, r.stream_key, r.query) for r in seen] == [
+        ("publish", "cam", {}),
+        ("publish", "cam", {"token": "secret"}),
+    ]
 
 
 async def test_gstreamer_publishes_over_rtmps(

@@ -73,6 +73,8 @@ def test_one_input(data: bytes) -> None:
         assert whole is None
     else:
         assert got == whole
+    # Each step of work reads a chunk header: a peer gets no more steps than bytes.
+    assert reader.chunk_steps + len(got) <= len(stream)
     # Re-encode what parsed, with the chunk sizes it announced, and read it again.
     writer = ChunkWriter()
     for m in got:

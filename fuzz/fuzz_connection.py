@@ -486,6 +486,9 @@ def test_one_input(data: bytes) -> None:
                     assert connection.state is ConnectionState.ERROR
                     return
                 fed = True
+                # Each step of work (a message handled, a chunk read on its own) took
+                # at least a byte of input.
+                assert connection.input_steps <= connection.bytes_received
                 # The application answers between the steps.
                 if application is not None and not application.respond(events):
                     return

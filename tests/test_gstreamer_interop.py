@@ -17,7 +17,8 @@ import trio
 from peers import WAIT, Peers, SampleCache, compare_media, gstreamer, probe_packets
 from server_support import publish_tags, read_tags, wait_for
 from test_relay import ClientPlayer, players, relay_url, start_relay, start_tls_relay
-from test_server import Recorder, start_server, url
+from test_server import Recorder, start_server
+from test_server import url as server_url
 
 import trio_rtmp
 from trio_rtmp.core import amf0
@@ -100,7 +101,7 @@ async def test_gstreamer_publishes_to_a_demuxing_handler(
     log: list[tuple[Any, ...]] = []
     async with trio.open_nursery() as nursery:
         server = await start_server(nursery, lambda: Recorder(log))
-        publisher = peers.gstreamer_publish(url(server, "live", "gst"), sent)
+        publisher = peers.gstreamer_publish(server_url(server, "live", "gst"), sent)
         assert await publisher.wait_async(timeout=WAIT + 5) == 0, publisher.log()
         await wait_for(lambda: ("disconnect",) in log)
         server.stop()

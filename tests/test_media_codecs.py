@@ -13,6 +13,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -213,8 +214,6 @@ def test_hevc_record_round_trip() -> None:
 
 
 def attrs_equal_except(left: Any, right: Any, *names: str) -> bool:
-    import attrs
-
     return attrs.evolve(left, **dict.fromkeys(names)) == attrs.evolve(right, **dict.fromkeys(names))
 
 
@@ -336,15 +335,7 @@ def test_hevc_and_vvc_records_hold_a_bounded_number_of_nal_units() -> None:
             HEVCNALUnitArray(complete=True, nal_unit_type=39, nal_units=(b"\x4e",) * half)
             for half in (1, count - 1)
         )
-        return HEVCDecoderConfigurationRecord(
-            general_profile_space=0,
-            general_tier_flag=0,
-            general_profile_idc=1,
-            general_profile_compatibility_flags=0,
-            general_constraint_indicator_flags=0,
-            general_level_idc=120,
-            arrays=arrays,
-        ).to_bytes()
+        return attrs.evolve(_hvcc(), arrays=arrays).to_bytes()
 
     def vvc(count: int) -> bytes:
         arrays = b"".join(b"\x8f" + n.to_bytes(2, "big") + b"\x00\x01x" * n for n in (1, count - 1))

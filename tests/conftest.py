@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from peers import (
     HookServer,
     NginxRtmp,
@@ -30,6 +31,12 @@ from peers import (
     TLSCertificate,
     make_tls_certificate,
 )
+
+# No Hypothesis deadline: a deadline is a timed unit test, where one slow example on a
+# busy or freshly set up machine fails the suite although every result is right.
+# Speed is measured in bench/.
+settings.register_profile("trio-rtmp", deadline=None)
+settings.load_profile("trio-rtmp")
 
 #: Fixtures that run or need real peers; tests using them get the ``interop`` marker.
 PEER_FIXTURES = frozenset(

@@ -364,7 +364,7 @@ class ChunkReader:
         if length > chunk_size:
             # Cut the continuation headers out, as the fast path does.
             count = (length - 1) // chunk_size
-            if payload[chunk_size::stride].count(b0 | 0xC0) != count:
+            if payload[chunk_size::stride] != st.header * count:
                 return False
             if count <= cut_max:
                 payload = b"".join(cutters[count](memoryview(payload)))
@@ -499,7 +499,7 @@ class ChunkReader:
                             break
                     elif not count:
                         payload = buf[p:stop]
-                    elif buf[p + chunk_size : stop : stride].count(b0 | 0xC0) != count:
+                    elif buf[p + chunk_size : stop : stride] != st.header * count:
                         # Check every continuation header at once with one strided
                         # slice; anything else is for the general path.
                         payload = None
@@ -510,7 +510,20 @@ class ChunkReader:
                         del run[chunk_size::stride]
                         payload = bytes(run)
                     if payload is not None:
-                        append(_fast_message(st, b0, length, type_id, delta, payload))
+                        # As _fast_message does, written out: a call per message costs.
+                        if b0 < 0x80:
+                            st.length = length
+                            st.type_id = type_id
+                            st.delta = delta
+                        elif b0 < 0xC0:
+                            st.delta = delta
+                        st.timestamp = timestamp = (st.timestamp + delta) & 0xFFFFFFFF
+                        append(
+                            new(
+                                message_type,
+                                (b0 & 0x3F, type_id, timestamp, st.message_stream_id, payload),
+                            )
+                        )
                         pos = stop
                         continue
 

@@ -510,20 +510,7 @@ class ChunkReader:
                         del run[chunk_size::stride]
                         payload = bytes(run)
                     if payload is not None:
-                        # As _fast_message does, written out: a call per message costs.
-                        if b0 < 0x80:
-                            st.length = length
-                            st.type_id = type_id
-                            st.delta = delta
-                        elif b0 < 0xC0:
-                            st.delta = delta
-                        st.timestamp = timestamp = (st.timestamp + delta) & 0xFFFFFFFF
-                        append(
-                            new(
-                                message_type,
-                                (b0 & 0x3F, type_id, timestamp, st.message_stream_id, payload),
-                            )
-                        )
+                        append(_fast_message(st, b0, length, type_id, delta, payload))
                         pos = stop
                         continue
 

@@ -283,7 +283,7 @@ def test_captured_ffmpeg_bytes() -> None:
 # -- round trips ------------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(amf0_values)
 def test_round_trip(value: Any) -> None:
     data = amf0.encode_value(value)
@@ -294,7 +294,7 @@ def test_round_trip(value: Any) -> None:
     assert amf0.encode_value(decoded) == data
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(amf0_values_with_avmplus)
 def test_round_trip_with_avmplus(value: Any) -> None:
     data = amf0.encode_value(value)
@@ -302,14 +302,14 @@ def test_round_trip_with_avmplus(value: Any) -> None:
     assert same_value(value, decoded)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(st.lists(amf0_values_with_avmplus, max_size=5))
 def test_round_trip_sequences(values: list[Any]) -> None:
     data = amf0.encode(*values)
     assert same_value(values, amf0.decode(data))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.lists(amf0_values, max_size=5), st.integers(0, 4))
 def test_leading_strings_are_the_leading_short_string_values(values: list[Any], count: int) -> None:
     data = amf0.encode(*values)
@@ -446,7 +446,7 @@ def test_amf3_only_types_go_behind_an_avmplus_marker(value: Any) -> None:
     )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(amf3_leaves)
 def test_amf3_leaves_behind_avmplus(value: Any) -> None:
     assert same_value(value, amf0.decode(amf0.encode_value(AVMPlus(value)))[0])
@@ -455,7 +455,7 @@ def test_amf3_leaves_behind_avmplus(value: Any) -> None:
 # -- streaming-style checks: whole, byte by byte, trailing bytes, splits ------------------
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(amf0_values_with_avmplus)
 def test_every_truncation_is_a_remote_error(value: Any) -> None:
     data = amf0.encode_value(value)
@@ -491,7 +491,7 @@ def test_connect_byte_by_byte_and_with_trailing_bytes() -> None:
         amf0.decode(data + b"\xff")
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(st.lists(amf0_values, min_size=1, max_size=4), st.data())
 def test_values_split_anywhere(values: list[Any], data: st.DataObject) -> None:
     encoded = [amf0.encode_value(value) for value in values]
@@ -532,7 +532,7 @@ def test_bad_offsets_are_local_errors() -> None:
 # -- hostile input ----------------------------------------------------------------------
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=1000)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_raise_only_protocol_errors(data: bytes) -> None:
     try:
@@ -544,7 +544,7 @@ def test_arbitrary_bytes_raise_only_protocol_errors(data: bytes) -> None:
     assert same_value(values, again, lenient_numbers=True)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(amf0_values_with_avmplus, st.data())
 def test_mutated_encodings_raise_only_protocol_errors(value: Any, data: st.DataObject) -> None:
     blob = bytearray(amf0.encode_value(value))

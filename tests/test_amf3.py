@@ -266,7 +266,7 @@ def test_references_out_of_range(data: str) -> None:
 # -- round trips ------------------------------------------------------------------------
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=250)
 @given(amf3_values)
 def test_round_trip(value: Any) -> None:
     data = amf3.encode_value(value)
@@ -276,20 +276,20 @@ def test_round_trip(value: Any) -> None:
     assert amf3.encode_value(decoded) == data
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(st.lists(amf3_values, max_size=4))
 def test_round_trip_sequences(values: list[Any]) -> None:
     assert same_value(values, amf3.decode(amf3.encode(*values)))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(object_graphs(("dict", "list", "typed", "mixed", "vector", "dictionary"), amf3_leaves))
 def test_shared_objects_and_cycles(root: Any) -> None:
     [decoded] = amf3.decode(amf3.encode_value(root))
     assert same_graph(root, decoded)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.integers(-(2**28), 2**28 - 1))
 def test_every_29_bit_integer(value: int) -> None:
     data = amf3.encode_value(value)
@@ -310,7 +310,7 @@ def test_dates() -> None:
 # -- streaming-style checks -------------------------------------------------------------
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(amf3_values)
 def test_every_truncation_is_a_remote_error(value: Any) -> None:
     data = amf3.encode_value(value)
@@ -322,7 +322,7 @@ def test_every_truncation_is_a_remote_error(value: Any) -> None:
                 amf3.decode(data[:cut])
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(amf3_values, st.binary(min_size=1, max_size=8))
 def test_trailing_bytes_are_left_alone(value: Any, trailing: bytes) -> None:
     data = amf3.encode_value(value)
@@ -340,7 +340,7 @@ def test_bytes_like_inputs(kind: Any) -> None:
 # -- hostile input ----------------------------------------------------------------------
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=1000)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_raise_only_protocol_errors(data: bytes) -> None:
     try:
@@ -350,7 +350,7 @@ def test_arbitrary_bytes_raise_only_protocol_errors(data: bytes) -> None:
     assert same_value(values, amf3.decode(amf3.encode(*values)), lenient_numbers=True)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(amf3_values, st.data())
 def test_mutated_encodings_raise_only_protocol_errors(value: Any, data: st.DataObject) -> None:
     blob = bytearray(amf3.encode_value(value))

@@ -291,7 +291,7 @@ def test_writer_rejects_illegal_messages(args: tuple[int, int, int, int, bytes])
 # Reader against the reference encoder: interleaving, Abort, extended timestamps
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(
     messages=message_lists(max_size=12),
     chunk_size=st.integers(1, 300),

@@ -251,19 +251,19 @@ def cutters() -> st.SearchStrategy[Cutter]:
     return make()
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
 @given(cutters())
 def test_publish_any_split(cut: Cutter) -> None:
     run_publish(cut)
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
 @given(cutters())
 def test_play_any_split(cut: Cutter) -> None:
     run_play(cut)
 
 
-@settings(max_examples=20, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=20, suppress_health_check=[HealthCheck.too_slow])
 @given(cutters(), st.sampled_from([run_publish, run_play]))
 def test_stepwise_input_gives_the_same_events(
     cut: Cutter, run: Callable[..., ConnectionPair]
@@ -1171,7 +1171,7 @@ def test_server_every_state_and_message(state: str, incoming: str) -> None:
         assert server.stream_state(stream_id) in LEGAL_STREAM_STATES
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(
     state=st.sampled_from(SERVER_STATES),
     sequence=st.lists(st.sampled_from(sorted(INCOMING)), max_size=6),
@@ -1226,7 +1226,7 @@ def test_client_every_state_and_message(state: str, incoming: str) -> None:
         assert client.stream_state(stream_id) in LEGAL_STREAM_STATES
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_after_the_handshake(data: bytes) -> None:
     for conn in _server_in("connected"), _client_in("connected")[0]:

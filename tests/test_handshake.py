@@ -414,7 +414,7 @@ def test_one_byte_at_a_time(client_digest: bool) -> None:
     client_trailer=st.binary(max_size=40),
     server_trailer=st.binary(max_size=40),
 )
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 def test_arbitrary_splits(
     client_digest: bool,
     server_digest: bool,
@@ -497,7 +497,7 @@ def test_digest_c1_behind_a_wrong_c0_is_not_answered() -> None:
 
 
 @given(st.integers(0, TOTAL - 1), st.booleans())
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 def test_server_eof_before_complete(cut: int, digest: bool) -> None:
     client = ClientHandshake(random=RANDOM_CLIENT, digest=digest)
     server = ServerHandshake(random=RANDOM_SERVER)
@@ -515,7 +515,7 @@ def test_server_eof_before_complete(cut: int, digest: bool) -> None:
 
 
 @given(st.integers(0, TOTAL - 1))
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 def test_client_eof_before_complete(cut: int) -> None:
     client, server = pair()
     client.initiate()
@@ -531,7 +531,7 @@ def test_client_eof_before_complete(cut: int) -> None:
 
 
 @given(st.binary(max_size=4000), st.lists(st.integers(0, 4000), max_size=6), st.booleans())
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 def test_arbitrary_bytes_into_the_server(data: bytes, cuts: list[int], eof: bool) -> None:
     server = ServerHandshake(random=RANDOM_SERVER)
     try:
@@ -549,7 +549,7 @@ def test_arbitrary_bytes_into_the_server(data: bytes, cuts: list[int], eof: bool
 
 
 @given(st.binary(max_size=4000), st.lists(st.integers(0, 4000), max_size=6), st.booleans())
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 def test_arbitrary_bytes_into_the_client(data: bytes, cuts: list[int], digest: bool) -> None:
     client = ClientHandshake(random=RANDOM_CLIENT, digest=digest)
     client.initiate()
@@ -566,7 +566,7 @@ def test_arbitrary_bytes_into_the_client(data: bytes, cuts: list[int], digest: b
 
 
 @given(st.binary(min_size=1536, max_size=1536))
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 def test_random_c1_is_answered_simply(c1: bytes) -> None:
     server = ServerHandshake(random=RANDOM_SERVER)
     server.receive_data(b"\x03" + c1)

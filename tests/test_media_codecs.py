@@ -487,7 +487,7 @@ SEEDS = [
 ]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(st.binary(max_size=80))
 def test_record_parsers_only_raise_protocol_errors(data: bytes) -> None:
     for parser in PARSERS:
@@ -498,7 +498,7 @@ def test_record_parsers_only_raise_protocol_errors(data: bytes) -> None:
     mp3_frame_info(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.data())
 def test_record_parsers_on_mutated_records(data: Any) -> None:
     index = data.draw(st.integers(0, len(PARSERS) - 1))
@@ -512,7 +512,7 @@ def test_record_parsers_on_mutated_records(data: Any) -> None:
             PARSERS[index](candidate)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     st.integers(0, 255),
     st.integers(0, 255),
@@ -561,7 +561,7 @@ def test_avc_record_hypothesis_round_trip(
 # ----------------------------------------------------------------- NAL framing
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.lists(st.binary(min_size=1, max_size=300), max_size=6), st.sampled_from([1, 2, 3, 4]))
 def test_length_prefixed_round_trip(nals: list[bytes], length_size: int) -> None:
     nals = [nal[: (1 << (8 * length_size)) - 1] for nal in nals]
@@ -576,7 +576,7 @@ def test_length_prefixed_round_trip(nals: list[bytes], length_size: int) -> None
             split_length_prefixed(data, length_size, max_units=len(nals) - 1)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     st.lists(
         st.binary(min_size=1, max_size=40).filter(

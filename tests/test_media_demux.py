@@ -681,7 +681,7 @@ def frame_sequences(draw: Any) -> list[Any]:
     return frames
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(frame_sequences(), st.booleans())
 def test_frames_survive_mux_and_demux(frames: list[Any], enhanced: bool) -> None:
     muxer = Muxer(enhanced=enhanced)
@@ -709,7 +709,7 @@ def test_frames_survive_mux_and_demux(frames: list[Any], enhanced: bool) -> None
     assert out == expected
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.binary(max_size=40), st.binary(max_size=40))
 def test_demuxer_on_arbitrary_bodies(video: bytes, audio: bytes) -> None:
     demuxer = Demuxer()

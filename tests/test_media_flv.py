@@ -54,7 +54,7 @@ from trio_rtmp.media.flv import (
     video_info,
 )
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 
 
 # ----------------------------------------------------------------- round trips
@@ -110,7 +110,7 @@ def test_audio_tag_truncation_and_trailing_bytes(tag: Any, extra: bytes) -> None
     assert parse_audio_tag(parsed.to_bytes()) == parsed
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1500)
 @given(st.binary(max_size=48))
 def test_arbitrary_bytes_only_raise_protocol_errors(data: bytes) -> None:
     for parse in (parse_video_tag, parse_audio_tag):
@@ -121,7 +121,7 @@ def test_arbitrary_bytes_only_raise_protocol_errors(data: bytes) -> None:
         assert parse(tag.to_bytes()) == tag
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=600)
 @given(
     st.sampled_from([0x80, 0x90, 0xA0, 0x97, 0x96, 0x9F, 0x50, 0x17, 0x27]), st.binary(max_size=40)
 )
@@ -522,7 +522,7 @@ def test_track_ids_of_broken_and_long_bodies() -> None:
     assert track_ids(8, b"\xaf\x01") == track_ids(9, b"\x17\x01") == (0,)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=1000)
 @given(st.binary(max_size=24))
 def test_fast_classifiers_never_raise(data: bytes) -> None:
     video_info(data)

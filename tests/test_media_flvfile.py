@@ -45,7 +45,7 @@ def _read(pieces: list[bytes], **options: Any) -> list[Any]:
     return events + reader.receive_data(b"")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(tag_lists, st.data())
 def test_write_then_read_in_any_pieces(tags: list[tuple[int, int, bytes]], data: Any) -> None:
     file = _write(tags, has_audio=False)
@@ -56,7 +56,7 @@ def test_write_then_read_in_any_pieces(tags: list[tuple[int, int, bytes]], data:
     assert _read(split_points(data.draw, file)) == expected
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(tag_lists.filter(bool))
 def test_truncated_files_end_with_what_was_complete(tags: list[tuple[int, int, bytes]]) -> None:
     file = _write(tags)

@@ -498,7 +498,7 @@ _KEYS = (
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     scheme=st.sampled_from(["rtmp", "rtmps"]),
     host=_HOSTS,
@@ -529,7 +529,7 @@ _PIECES = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500)
 @given(path=st.lists(_PIECES, max_size=12).map("".join))
 @example(path="/.mp4.flv")  # once found by chance: app "", key ".mp4"
 def test_every_split_can_be_written_back(path: str) -> None:
@@ -541,7 +541,7 @@ def test_every_split_can_be_written_back(path: str) -> None:
     assert parsed.stream_key.removeprefix("mp4:") in "/" + path
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     app=st.lists(st.text(st.characters(blacklist_categories=["Cs", "Cc", "Zs", "Zl", "Zp"],
                                        blacklist_characters="/?#"), min_size=1, max_size=6),
@@ -554,7 +554,7 @@ def test_stream_key_argument_takes_whole_path(app: str, key: str) -> None:
     assert parse_url(parsed.app_url, stream_key=key) == parsed
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
 @given(
     text=st.one_of(
         st.text(max_size=60),

@@ -127,6 +127,10 @@ class FloorReader:
         if self.pending is not None:
             b0, header_size, st, pos = self.pending
             self.pending = None
+            if pos > end:
+                # Reads shorter than a message would make it read headers out of
+                # payload bytes (and cut "messages" of any length): refuse them.
+                raise ValueError("the floor reads only messages that end in the next read")
             payload = b"".join((self.leftover[header_size:], view[:pos]))
             if st.length > size:
                 payload = self.cut(memoryview(payload), st.length)

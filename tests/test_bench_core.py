@@ -34,3 +34,28 @@ def test_bench_core_reports_every_chunk_size() -> None:
     )
     assert sum(1 for line in lines if floor.match(line)) == 3, result.stdout
     assert any(line.startswith("AMF0 connect command") for line in lines), result.stdout
+
+
+def test_floor_refuses_reads_shorter_than_a_message() -> None:
+    # The floor is only for the bench's 64 KiB reads: given shorter ones it must stop
+    # at once, not read headers out of payload bytes (without the check it once ate
+    # all memory, and can loop forever on a zero length).  In a child process, so
+    # that a regression fails on the timeout instead of hanging the suite.
+    code = f"""
+import importlib.util
+spec = importlib.util.spec_from_file_location("_bench_core", {str(BENCH)!r})
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+stream = bench.write_stream(bench.make_messages(100_000), 4096)
+floor = bench.FloorReader(4096)
+try:
+    for i in range(0, 32 * 1024, 1024):
+        floor.receive_data(stream[i : i + 1024])
+except ValueError as exc:
+    print("refused:", exc)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "refused:" in result.stdout and "next read" in result.stdout, result.stdout

@@ -1,10 +1,11 @@
 """Throughput of the chunk stream reader and writer, and of AMF0 connect commands.
 
-    python bench/core.py [--seconds S] [--megabytes M]
+    python bench/core.py [--seconds S] [--megabytes M] [--read-size BYTES]
 
 The stream is what a live encoder sends: interleaved audio messages of 200-400 bytes
 and video messages of 2-40 KB (about 4 audio messages for every 3 video messages), fed
-to the reader in 64 KiB reads, at chunk sizes 128, 4096 and 65536.
+to the reader in 64 KiB reads (``--read-size`` changes that), at chunk sizes 128, 4096
+and 65536.
 
 The reference is a plain memory copy of the same bytes, measured in the same run on the
 same 64 KiB reads: each read is appended to a buffer and the buffer is copied out as
@@ -215,12 +216,14 @@ def best_of(seconds: float, run: Callable[[], object]) -> float:
             return best
 
 
-def bench_chunks(messages: list[Message], seconds: float) -> dict[int, tuple[float, float]]:
+def bench_chunks(
+    messages: list[Message], seconds: float, read_size: int = READ_SIZE
+) -> dict[int, tuple[float, float]]:
     results = {}
     payload_bytes = sum(len(m.payload) for m in messages)
     for chunk_size in CHUNK_SIZES:
         stream = write_stream(messages, chunk_size)
-        reads = [stream[i : i + READ_SIZE] for i in range(0, len(stream), READ_SIZE)]
+        reads = [stream[i : i + read_size] for i in range(0, len(stream), read_size)]
 
         def copy(reads: list[bytes] = reads) -> None:
             buffer = bytearray()
@@ -237,7 +240,7 @@ def bench_chunks(messages: list[Message], seconds: float) -> dict[int, tuple[flo
             w = writer.write
             for m in messages:
                 w(m.chunk_stream_id, m.type_id, m.timestamp, m.message_stream_id, m.payload)
-                if writer.buffered >= READ_SIZE:
+                if writer.buffered >= read_size:
                     writer.data_to_send()
             writer.data_to_send()
 
@@ -308,9 +311,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     parser.add_argument("--megabytes", type=float, default=16.0, help="payload per stream")
+    parser.add_argument(
+        "--read-size",
+        type=int,
+        default=READ_SIZE,
+        help="bytes per read fed to the readers (at least 65536, the default)",
+    )
     options = parser.parse_args()
+    if options.read_size < 65536:
+        parser.error("--read-size must be at least 65536: the floor reads whole messages")
     messages = make_messages(int(options.megabytes * 1e6))
-    bench_chunks(messages, options.seconds)
+    bench_chunks(messages, options.seconds, options.read_size)
     bench_amf0(options.seconds)
 
 

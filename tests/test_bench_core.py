@@ -10,17 +10,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "core.py"
 
 
-def test_bench_core_reports_every_chunk_size() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH), "--seconds", "0.04", "--megabytes", "0.3"],
+def run_bench(*options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(BENCH), "--seconds", "0.04", "--megabytes", "0.3", *options],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+@pytest.mark.parametrize("read_size", [None, 262144])
+def test_bench_core_reports_every_chunk_size(read_size: int | None) -> None:
+    result = run_bench() if read_size is None else run_bench("--read-size", str(read_size))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     pattern = re.compile(
@@ -34,6 +41,12 @@ def test_bench_core_reports_every_chunk_size() -> None:
     )
     assert sum(1 for line in lines if floor.match(line)) == 3, result.stdout
     assert any(line.startswith("AMF0 connect command") for line in lines), result.stdout
+
+
+def test_bench_core_refuses_reads_the_floor_cannot_take() -> None:
+    result = run_bench("--read-size", "16384")
+    assert result.returncode == 2
+    assert "--read-size must be at least 65536" in result.stderr
 
 
 def test_floor_refuses_reads_shorter_than_a_message() -> None:

@@ -8,7 +8,7 @@ to the reader in 64 KiB reads (``--read-size`` changes that), at chunk sizes 128
 and 65536.
 
 The reference is a plain memory copy of the same bytes, measured in the same run on the
-same 64 KiB reads: each read is appended to a buffer and the buffer is copied out as
+same reads: each read is appended to a buffer and the buffer is copied out as
 ``bytes`` (the two copies any reader makes: buffering input, handing out payloads).
 Reported ratios are reader (or writer) throughput divided by that copy's throughput.
 
@@ -315,11 +315,11 @@ def main() -> None:
         "--read-size",
         type=int,
         default=READ_SIZE,
-        help="bytes per read fed to the readers (at least 65536, the default)",
+        help=f"bytes per read fed to the readers (at least {READ_SIZE}, the default)",
     )
     options = parser.parse_args()
-    if options.read_size < 65536:
-        parser.error("--read-size must be at least 65536: the floor reads whole messages")
+    if options.read_size < READ_SIZE:
+        parser.error(f"--read-size must be at least {READ_SIZE}: the floor reads whole messages")
     messages = make_messages(int(options.megabytes * 1e6))
     bench_chunks(messages, options.seconds, options.read_size)
     bench_amf0(options.seconds)
